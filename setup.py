@@ -1,0 +1,30 @@
+"""Installs tfhparam (sweeps, tuner, CLIs) and agents (pure-TensorFlow PPO and A2C)."""
+
+from setuptools import find_packages, setup
+
+TENSORFLOW = [
+    # tensorflow-cpu is the small CPU-only build; it exists for Linux x86_64 only.
+    "tensorflow-cpu>=2.16; platform_system == 'Linux' and platform_machine == 'x86_64'",
+    "tensorflow>=2.16; platform_system != 'Linux' or platform_machine != 'x86_64'",
+]
+
+setup(
+    name="tfhparam",
+    version="0.1.0",
+    description="Hyperparameter sweeps for pure-TensorFlow RL agents, with TensorBoard HParams.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfhparam", "tfhparam.*", "agents", "agents.*"]),
+    install_requires=[
+        *TENSORFLOW,
+        "tensorboard>=2.16",
+        "gymnasium[classic-control]>=1.0",
+        "numpy>=1.24",
+        "keras-tuner>=1.4.7",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+)

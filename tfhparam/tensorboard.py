@@ -1,0 +1,105 @@
+"""The one module that writes TensorBoard summaries (scalars and the HParams plugin's data).
+
+It writes event files with TensorBoard's own writer and protos, without TensorFlow, so a
+sweep driver and its tests never pay TensorFlow's import. It knows no agent: it takes
+``HParam`` objects, names and numbers.
+
+Layout: ``hparams_config`` once at the sweep root; one session (a run directory) per
+(trial, env, seed), whose group name is shared by the seeds of a (trial, env) pair so the
+HParams tab averages them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from tensorboard.plugins.hparams import summary_v2 as hp
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+# Metrics of the HParams tab (their tags are written as scalars by every session).
+METRICS = (
+    ("rewards", "mean return of episodes finished"),
+    ("explained_variance", "of the value function, last iteration"),
+    ("episode_length", "mean length of episodes finished"),
+    ("score", "what the search maximizes (the trial's aggregate)"),
+)
+
+STATUS = {
+    "running": api_pb2.STATUS_RUNNING,
+    "success": api_pb2.STATUS_SUCCESS,
+    "failure": api_pb2.STATUS_FAILURE,
+    "unknown": api_pb2.STATUS_UNKNOWN,
+}
+
+
+def metrics() -> list[hp.Metric]:
+    return [hp.Metric(tag, display_name=tag, description=text) for tag, text in METRICS]
+
+
+class RunWriter:
+    """Writes one run directory: scalars, and optionally an HParams session.
+
+    Args:
+        logdir: the run's directory (created if missing).
+    """
+
+    def __init__(self, logdir: str):
+        self.logdir = logdir
+        self._writer = EventFileWriter(logdir, flush_secs=5)
+
+    def _write(self, summary: summary_pb2.Summary, step: int = 0) -> None:
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        )
+
+    def scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        """Writes every finite number in ``values`` as a scalar at ``step``."""
+        summary = summary_pb2.Summary()
+        for tag, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if math.isfinite(value):
+                    summary.value.add(tag=tag, simple_value=float(value))
+        if summary.value:
+            self._write(summary, step)
+
+    def session_start(
+        self, hparams: Mapping[str, Any], group: str, start_time: float | None = None
+    ) -> None:
+        """Marks this run as an HParams session with ``hparams``, grouped under ``group``."""
+        self._write(hp.hparams_pb(dict(hparams), trial_id=group, start_time_secs=start_time))
+
+    def session_end(self, status: str) -> None:
+        """Records the session's end: ``success``, ``failure``, ``running`` or ``unknown``."""
+        info = plugin_data_pb2.SessionEndInfo(status=STATUS[status], end_time_secs=time.time())
+        self._write(
+            _plugin_summary(
+                metadata.SESSION_END_INFO_TAG,
+                plugin_data_pb2.HParamsPluginData(session_end_info=info),
+            )
+        )
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def write_hparams_config(logdir: str, hparams: Sequence[hp.HParam]) -> None:
+    """Writes the experiment's ``hparams_config`` (hparams with domains, and the metrics)."""
+    writer = RunWriter(logdir)
+    writer._write(hp.hparams_config_pb(list(hparams), metrics()))
+    writer.close()
+
+
+def _plugin_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.Summary:
+    summary = summary_pb2.Summary()
+    summary.value.add(
+        tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
+    )
+    return summary
