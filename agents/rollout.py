@@ -1,0 +1,327 @@
+"""What one training run owns, and the rollout that runs inside one ``tf.function``.
+
+:class:`Agent` holds the vector env, the actor-critic, the optimizer, the normalizers, the
+RNG and the counters: exactly what a checkpoint must hold to continue training where it
+stopped. Algorithms (``ppo.py``, ``a2c.py``) build an ``Agent`` and add their update.
+
+Episode boundaries: gymnasium 1.x vector envs autoreset on the *next* step. The step after
+an episode ends is a dummy (its action is ignored, its reward is 0) whose observation is
+that episode's final observation. We keep it in the rollout with ``mask = 0``: its value
+V(final obs) is exactly what a truncated episode must bootstrap from, and the mask keeps it
+out of every loss and statistic (see ``common.gae``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import shutil
+import time
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from agents.common import ActorCritic, RunningMeanStd
+
+
+class EnvError(ValueError):
+    """An env id that gymnasium does not know, or spaces the agents do not support."""
+
+
+def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """A vector env with next-step autoreset: gymnasium's native one where it exists.
+
+    Raises:
+        EnvError: unknown env id, or observation/action spaces the agents cannot handle.
+    """
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise EnvError(f"unknown env id {env_id!r}: {error}") from None
+    if spec.vector_entry_point is not None:
+        env = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
+    else:
+        # partial(gym.make) rather than make_vec's closures, so the env can be pickled.
+        env = gym.vector.SyncVectorEnv(
+            [functools.partial(gym.make, env_id) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
+    mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        env.close()
+        raise EnvError(f"{env_id}: vector env autoreset mode {mode} is not next-step")
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        env.close()
+        raise EnvError(f"{env_id}: observations must be a flat Box, got {obs_space}")
+    if not isinstance(act_space, gym.spaces.Discrete) and not (
+        isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    ):
+        env.close()
+        raise EnvError(f"{env_id}: actions must be Discrete or a flat Box, got {act_space}")
+    return env
+
+
+class EnvRunner:
+    """The vector env plus its episode bookkeeping, stepped from inside the graph.
+
+    Kept in numpy (a handful of array ops a step) rather than as graph ops, and pickled
+    with the env in checkpoints.
+    """
+
+    # Columns of the per-step info array returned to the graph.
+    COLUMNS = (
+        "rewards",
+        "terminations",
+        "truncations",
+        "masks",
+        "episode_returns",
+        "episode_lengths",
+    )
+
+    def __init__(self, env: gym.vector.VectorEnv, seed: int):
+        self.env = env
+        self.obs, _ = env.reset(seed=seed)
+        self.returns = np.zeros(env.num_envs)
+        self.lengths = np.zeros(env.num_envs)
+        self.prev_done = np.zeros(env.num_envs, bool)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        valid = ~self.prev_done  # False on the dummy step after an episode ended
+        self.returns += reward * valid
+        self.lengths += valid
+        done = terminated | truncated
+        info = np.stack(
+            [
+                reward,
+                terminated,
+                truncated,
+                valid,
+                np.where(done, self.returns, 0.0),
+                np.where(done, self.lengths, 0.0),
+            ],
+            axis=-1,
+        ).astype(np.float32)
+        self.returns[done], self.lengths[done], self.prev_done = 0.0, 0.0, done
+        self.obs = obs
+        return np.asarray(obs, np.float32), info
+
+
+class Agent(tf.Module):
+    """Env, network, optimizer, normalizers, RNG and counters of one training run.
+
+    Args:
+        env_id: gymnasium id.
+        hparams: resolved hyperparameters (the algorithm's space, every name present).
+        seed: seeds network init, action sampling and the envs.
+        make_optimizer: ``variables -> optimizer`` (``common.Adam`` or ``common.RMSprop``).
+    """
+
+    def __init__(
+        self, env_id: str, hparams: Mapping[str, Any], seed: int, make_optimizer: Callable
+    ):
+        super().__init__(name="agent")
+        # A mapping proxy, not a dict: tf.Module would wrap a dict attribute as trackable state.
+        self.env_id, self.seed = env_id, int(seed)
+        self.hparams = types.MappingProxyType(dict(hparams))
+        self.num_envs, self.num_steps = int(hparams["num_envs"]), int(hparams["num_steps"])
+        self.runner = EnvRunner(make_vec_env(env_id, self.num_envs), self.seed)
+        obs_space = self.runner.env.single_observation_space
+        act_space = self.runner.env.single_action_space
+        self.discrete = isinstance(act_space, gym.spaces.Discrete)
+        self.obs_dim = obs_space.shape[0]
+        self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
+        if not self.discrete:
+            self.action_low = tf.constant(act_space.low, tf.float32)
+            self.action_high = tf.constant(act_space.high, tf.float32)
+
+        self.rng = tf.random.Generator.from_seed(self.seed)
+        self.network = ActorCritic(
+            self.obs_dim,
+            self.action_dim,
+            self.discrete,
+            int(hparams["hidden_size"]),
+            int(hparams["num_layers"]),
+            hparams["activation"],
+            hparams.get("log_std_init", 0.0),
+            self.rng,
+        )
+        self.optimizer = make_optimizer(self.network.trainable_variables)
+        self.norm_obs, self.norm_reward = bool(hparams["norm_obs"]), bool(hparams["norm_reward"])
+        self.obs_rms = RunningMeanStd([self.obs_dim], name="obs_rms")
+        self.return_rms = RunningMeanStd([], name="return_rms")
+        self.discounted_return = tf.Variable(tf.zeros([self.num_envs], tf.float64), trainable=False)
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    # -- the rollout: num_steps env steps in one graph, the env called through numpy --------
+
+    def _policy_input(self, obs: tf.Tensor) -> tf.Tensor:
+        if not self.norm_obs:
+            return obs
+        self.obs_rms.update(obs, tf.ones(tf.shape(obs)[:1]))
+        return self.obs_rms.normalize(obs)
+
+    @tf.function
+    def collect(self, gamma: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Steps the envs ``num_steps`` times; returns ``[T, N]`` tensors plus bootstrap.
+
+        Only the actor, the sampling and the env call run per step; values and log-probs
+        are computed for the whole rollout at once afterwards (same weights, same numbers).
+        ``rewards`` are the (optionally scaled) training rewards; ``episode_returns`` and
+        ``episode_lengths`` hold raw figures at the steps where an episode ended.
+        """
+        steps, n, a = self.num_steps, self.num_envs, self.action_dim
+        if self.discrete:  # Gumbel-max sampling: argmax(logits + Gumbel noise)
+            noise = -tf.math.log(-tf.math.log(self.rng.uniform([steps, n, a], 1e-10, 1.0)))
+        else:
+            noise = self.rng.normal([steps, n, a])
+        obs_ta = tf.TensorArray(tf.float32, size=steps)
+        act_ta = tf.TensorArray(tf.int32 if self.discrete else tf.float32, size=steps)
+        info_ta = tf.TensorArray(tf.float32, size=steps)
+        obs = tf.numpy_function(
+            lambda: np.asarray(self.runner.obs, np.float32), [], tf.float32, stateful=True
+        )
+        obs.set_shape([n, self.obs_dim])
+        for t in tf.range(steps):
+            policy_obs = self._policy_input(obs)
+            out = self.network.actor(policy_obs)
+            if self.discrete:
+                action = tf.argmax(out + noise[t], axis=-1, output_type=tf.int32)
+                env_action = action
+            else:
+                action = out + tf.exp(self.network.log_std) * noise[t]
+                env_action = tf.clip_by_value(action, self.action_low, self.action_high)
+            next_obs, info = tf.numpy_function(
+                lambda a: self.runner.step(a), [env_action], [tf.float32, tf.float32], stateful=True
+            )
+            next_obs.set_shape(obs.shape)
+            info.set_shape([n, len(EnvRunner.COLUMNS)])
+            obs_ta = obs_ta.write(t, policy_obs)
+            act_ta = act_ta.write(t, action)
+            info_ta = info_ta.write(t, info)
+            obs = next_obs
+
+        batch = dict(zip(EnvRunner.COLUMNS, tf.unstack(info_ta.stack(), axis=-1)))
+        batch["obs"], batch["actions"] = obs_ta.stack(), act_ta.stack()
+        flat_obs = tf.reshape(batch["obs"], [steps * n, self.obs_dim])
+        flat_actions = tf.reshape(batch["actions"], [steps * n, *batch["actions"].shape[2:]])
+        logprobs, _, values = self.network.evaluate(flat_obs, flat_actions)
+        batch["logprobs"] = tf.reshape(logprobs, [steps, n])
+        batch["values"] = tf.reshape(values, [steps, n])
+        bootstrap_obs = self.obs_rms.normalize(obs) if self.norm_obs else obs
+        batch["bootstrap_value"] = self.network.value(bootstrap_obs)
+        batch["dones"] = tf.maximum(batch["terminations"], batch["truncations"])
+        if self.norm_reward:
+            batch["rewards"] = self._scale_rewards(
+                batch["rewards"], batch["dones"], batch["masks"], gamma
+            )
+        self.global_step.assign_add(n * steps)
+        return batch
+
+    def _scale_rewards(self, rewards, dones, masks, gamma):
+        """Divides rewards by the running std of the discounted return (SB3's VecNormalize)."""
+        scaled = tf.TensorArray(tf.float32, size=self.num_steps)
+        disc = self.discounted_return.read_value()
+        for t in tf.range(self.num_steps):
+            disc = disc * tf.cast(gamma, tf.float64) + tf.cast(rewards[t], tf.float64)
+            self.return_rms.update(disc, masks[t])
+            scaled = scaled.write(t, self.return_rms.scale(rewards[t]))
+            disc = tf.where(dones[t] > 0, tf.zeros_like(disc), disc)
+        self.discounted_return.assign(disc)
+        return scaled.stack()
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def save(self, directory: str) -> None:
+        """Writes everything needed to continue exactly: variables, RNG, env state.
+
+        The directory is replaced atomically: a crash mid-save leaves the previous one.
+        """
+        tmp = directory.rstrip("/") + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        tf.train.Checkpoint(agent=self).write(os.path.join(tmp, "agent"))
+        with open(os.path.join(tmp, "env.pkl"), "wb") as f:
+            pickle.dump(self.runner, f)
+        meta = {
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "hparams": dict(self.hparams),
+            "global_step": int(self.global_step.numpy()),
+        }
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        old = directory.rstrip("/") + ".old"
+        if os.path.exists(directory):
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, directory: str) -> None:
+        """Loads a checkpoint written by :meth:`save` of an agent with the same hparams."""
+        with open(os.path.join(directory, "meta.json")) as f:
+            meta = json.load(f)
+        if meta["env_id"] != self.env_id or meta["hparams"] != dict(self.hparams):
+            raise ValueError(f"checkpoint {directory} was written for other hparams or env")
+        tf.train.Checkpoint(agent=self).read(os.path.join(directory, "agent")).assert_consumed()
+        with open(os.path.join(directory, "env.pkl"), "rb") as f:
+            runner = pickle.load(f)
+        self.runner.env.close()
+        self.runner = runner
+
+    def close(self) -> None:
+        self.runner.env.close()
+
+
+def scalar_hparams(hparams: Mapping[str, Any], names) -> dict[str, tf.Tensor]:
+    """The named hparams as scalar tensors: one ``tf.function`` trace serves all values."""
+    return {
+        name: tf.constant(hparams[name], tf.bool if isinstance(hparams[name], bool) else tf.float32)
+        for name in names
+    }
+
+
+def episodes(batch: Mapping[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of the episodes that ended in a rollout, in time order."""
+    dones = batch["dones"].numpy() > 0
+    return batch["episode_returns"].numpy()[dones], batch["episode_lengths"].numpy()[dones]
+
+
+def iteration_metrics(
+    agent: Agent, batch, stats, learning_rate, start_time: float, start_step: int
+) -> dict[str, Any]:
+    """Metrics of one iteration (shared by the agents): the names TensorBoard shows."""
+    global_step = int(agent.global_step.numpy())
+    returns, lengths = episodes(batch)
+    metrics: dict[str, Any] = {
+        "global_step": global_step,
+        "iteration": int(agent.iteration.numpy()),
+        "explained_variance": float(stats["explained_variance"]),
+        "charts/learning_rate": float(learning_rate),
+        "charts/SPS": (global_step - start_step) / max(time.perf_counter() - start_time, 1e-9),
+        "episode_returns": returns,
+    }
+    for name in (
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "old_approx_kl",
+        "clipfrac",
+    ):
+        if name in stats:
+            metrics[f"losses/{name}"] = float(stats[name])
+    if len(returns):
+        metrics["rewards"] = float(returns.mean())
+        metrics["episode_length"] = float(lengths.mean())
+    return metrics

@@ -1,0 +1,145 @@
+"""The agents' hyperparameters, declared once (names and defaults follow CleanRL and SB3).
+
+Kept apart from ``ppo.py`` and ``a2c.py`` so that the CLIs, sweep-file checks and most
+tests can read the spaces without importing TensorFlow.
+"""
+
+from tfhparam.space import LogRealInterval, Space, hp, param
+
+
+def _network_params(hidden_size: int = 64) -> list:
+    return [
+        param(
+            "hidden_size",
+            hp.Discrete([16, 32, 64, 128, 256]),
+            hidden_size,
+            "units in each hidden layer (actor and critic alike)",
+        ),
+        param("num_layers", hp.IntInterval(1, 4), 2, "hidden layers of actor and critic"),
+        param("activation", hp.Discrete(["relu", "tanh"]), "tanh", "hidden activation"),
+        param(
+            "log_std_init",
+            hp.RealInterval(-3.0, 1.0),
+            0.0,
+            "initial log std of the Gaussian policy (continuous actions only)",
+        ),
+        param(
+            "norm_obs",
+            hp.Discrete([False, True]),
+            False,
+            "normalize observations by a running mean and std",
+        ),
+        param(
+            "norm_reward",
+            hp.Discrete([False, True]),
+            False,
+            "scale rewards by the running std of the discounted return",
+        ),
+    ]
+
+
+PPO = Space(
+    [
+        param("learning_rate", LogRealInterval(1e-5, 1e-2), 2.5e-4, "Adam step size"),
+        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 4, "parallel envs"),
+        param(
+            "num_steps",
+            hp.Discrete([8, 16, 32, 64, 128, 256, 512, 1024, 2048]),
+            128,
+            "env steps per env per rollout",
+        ),
+        param(
+            "anneal_lr",
+            hp.Discrete([False, True]),
+            True,
+            "decay the learning rate linearly to 0 over the run",
+        ),
+        param("gamma", hp.RealInterval(0.8, 0.9999), 0.99, "discount factor"),
+        param("gae_lambda", hp.RealInterval(0.8, 1.0), 0.95, "GAE lambda"),
+        param("num_minibatches", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 4, "minibatches per epoch"),
+        param("update_epochs", hp.IntInterval(1, 20), 4, "passes over each rollout"),
+        param("norm_adv", hp.Discrete([False, True]), True, "normalize advantages per minibatch"),
+        param("clip_coef", hp.RealInterval(0.05, 0.5), 0.2, "surrogate clipping range"),
+        param(
+            "clip_vloss", hp.Discrete([False, True]), True, "clip the value loss like the policy"
+        ),
+        param("ent_coef", hp.RealInterval(0.0, 0.1), 0.01, "entropy bonus coefficient"),
+        param("vf_coef", hp.RealInterval(0.1, 1.0), 0.5, "value loss coefficient"),
+        param("max_grad_norm", LogRealInterval(0.1, 10.0), 0.5, "global gradient-norm limit"),
+        param(
+            "target_kl",
+            hp.RealInterval(0.0, 0.5),
+            0.0,
+            "stop an update's epochs once approx KL exceeds it (0: never)",
+        ),
+        *_network_params(),
+    ]
+)
+
+A2C = Space(
+    [
+        param("learning_rate", LogRealInterval(1e-5, 1e-2), 7e-4, "optimizer step size"),
+        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 8, "parallel envs"),
+        param(
+            "num_steps",
+            hp.Discrete([1, 2, 4, 5, 8, 16, 32, 64, 128]),
+            5,
+            "env steps per env per update (n of the n-step return)",
+        ),
+        param(
+            "anneal_lr",
+            hp.Discrete([False, True]),
+            False,
+            "decay the learning rate linearly to 0 over the run",
+        ),
+        param("gamma", hp.RealInterval(0.8, 0.9999), 0.99, "discount factor"),
+        param("gae_lambda", hp.RealInterval(0.8, 1.0), 1.0, "GAE lambda (1: plain n-step returns)"),
+        param("norm_adv", hp.Discrete([False, True]), False, "normalize advantages per update"),
+        param("ent_coef", hp.RealInterval(0.0, 0.1), 0.0, "entropy bonus coefficient"),
+        param("vf_coef", hp.RealInterval(0.1, 1.0), 0.5, "value loss coefficient"),
+        param("max_grad_norm", LogRealInterval(0.1, 10.0), 0.5, "global gradient-norm limit"),
+        param(
+            "optimizer",
+            hp.Discrete(["adam", "rmsprop"]),
+            "rmsprop",
+            "RMSprop (alpha 0.99, eps 1e-5) or Adam (eps 1e-5)",
+        ),
+        *_network_params(),
+    ]
+)
+
+# Named sets of overrides (``python -m tfhparam.train --preset NAME``), checked at import.
+PRESETS = {
+    "ppo": {
+        # Low-dimensional continuous control (Pendulum-v1, MountainCarContinuous-v0): RL Zoo's
+        # Pendulum settings (without gSDE) plus observation and reward normalization.
+        "continuous": {
+            "num_envs": 4,
+            "num_steps": 1024,
+            "gamma": 0.9,
+            "gae_lambda": 0.95,
+            "update_epochs": 10,
+            "num_minibatches": 64,
+            "learning_rate": 1e-3,
+            "ent_coef": 0.0,
+            "norm_obs": True,
+            "norm_reward": True,
+        },
+    },
+    "a2c": {
+        "continuous": {
+            "num_envs": 8,
+            "num_steps": 8,
+            "gamma": 0.9,
+            "gae_lambda": 0.9,
+            "learning_rate": 7e-4,
+            "norm_obs": True,
+            "norm_reward": True,
+            "norm_adv": True,
+            "optimizer": "rmsprop",
+        },
+    },
+}
+for _agent, _presets in PRESETS.items():
+    for _overrides in _presets.values():
+        {"ppo": PPO, "a2c": A2C}[_agent].resolve(_overrides)

@@ -1,0 +1,136 @@
+"""Tiny real training runs: episode boundaries, smoke, determinism, checkpoint continuity."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import agents
+from agents.rollout import EnvError, EnvRunner, make_vec_env
+
+agents.configure_threads()
+TINY = {"num_envs": 2, "num_steps": 16, "hidden_size": 16}
+
+
+def test_runner_masks_the_dummy_step_after_an_episode_ends():
+    runner = EnvRunner(make_vec_env("CartPole-v1", 1), seed=0)
+    cols = {name: i for i, name in enumerate(EnvRunner.COLUMNS)}
+    infos = [runner.step(np.array([1]))[1][0] for _ in range(40)]
+    done_at = next(
+        t for t, info in enumerate(infos) if info[cols["terminations"]] or info[cols["truncations"]]
+    )
+    ended, dummy, after = infos[done_at], infos[done_at + 1], infos[done_at + 2]
+    assert ended[cols["masks"]] == 1.0
+    assert ended[cols["episode_returns"]] == done_at + 1  # CartPole pays 1 a step
+    assert ended[cols["episode_lengths"]] == done_at + 1
+    assert dummy[cols["masks"]] == 0.0 and dummy[cols["rewards"]] == 0.0
+    assert after[cols["masks"]] == 1.0
+    assert all(info[cols["masks"]] == 1.0 for info in infos[: done_at + 1])
+
+
+def test_unknown_env_and_unsupported_spaces_raise_env_error():
+    with pytest.raises(EnvError, match="unknown env id"):
+        make_vec_env("NoSuchEnv-v0", 1)
+    with pytest.raises(EnvError, match="observations must be a flat Box"):
+        make_vec_env("FrozenLake-v1", 1)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_smoke_training_yields_finite_metrics(algo, env_id):
+    module = agents.load(algo)
+    hparams = {**TINY, "norm_obs": True, "norm_reward": True}
+    agent = module.make_agent(env_id, hparams, seed=3)
+    batch = 2 * 16
+    history = list(module.train(agent, total_timesteps=4 * batch))
+    assert [m["global_step"] for m in history] == [batch, 2 * batch, 3 * batch, 4 * batch]
+    for metrics in history:
+        for key in (
+            "explained_variance",
+            "losses/value_loss",
+            "losses/policy_loss",
+            "losses/entropy",
+            "charts/SPS",
+            "charts/learning_rate",
+        ):
+            assert math.isfinite(metrics[key]), key
+    if env_id == "Pendulum-v1":  # 200-step episodes: none end in 128 steps
+        assert not any("rewards" in m for m in history)
+    else:  # a random CartPole policy ends episodes within 128 steps
+        assert any("rewards" in m and "episode_length" in m for m in history)
+    agent.close()
+
+
+def test_ppo_learning_rate_anneals_linearly_to_one_nth():
+    ppo = agents.load("ppo")
+    agent = ppo.make_agent("CartPole-v1", {**TINY, "learning_rate": 1e-3}, seed=0)
+    rates = [m["charts/learning_rate"] for m in ppo.train(agent, 4 * 32)]
+    np.testing.assert_allclose(rates, [1e-3, 0.75e-3, 0.5e-3, 0.25e-3], rtol=1e-5)
+
+
+def run(algo, seed, total, stop_after=None, restore=None, save=None):
+    module = agents.load(algo)
+    agent = module.make_agent("CartPole-v1", TINY, seed=seed)
+    if restore:
+        agent.restore(restore)
+    history = []
+    for metrics in module.train(agent, total):
+        history.append(metrics)
+        if stop_after is not None and len(history) == stop_after:
+            break
+    if save:
+        agent.save(save)
+    weights = [v.numpy() for v in agent.network.trainable_variables]
+    agent.close()
+    return history, weights
+
+
+def comparable(history):
+    return [
+        {k: v for k, v in m.items() if k not in ("charts/SPS", "episode_returns")} for m in history
+    ]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_same_seed_same_result_and_other_seed_differs(algo):
+    first, w1 = run(algo, seed=5, total=96)
+    second, w2 = run(algo, seed=5, total=96)
+    other, w3 = run(algo, seed=6, total=96)
+    assert comparable(first) == comparable(second)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, c) for a, c in zip(w1, w3))
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_checkpoint_restore_continues_exactly(algo, tmp_path):
+    total = 6 * 32
+    straight, w_straight = run(algo, seed=2, total=total)
+    part1, _ = run(algo, seed=2, total=total, stop_after=3, save=str(tmp_path / "ckpt"))
+    part2, w_resumed = run(algo, seed=2, total=total, restore=str(tmp_path / "ckpt"))
+    assert len(part1) == 3 and len(part2) == 3
+    assert comparable(part1 + part2) == comparable(straight)
+    for a, b in zip(w_straight, w_resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_restore_refuses_a_checkpoint_of_other_hparams(tmp_path):
+    ppo = agents.load("ppo")
+    agent = ppo.make_agent("CartPole-v1", TINY, seed=0)
+    agent.save(str(tmp_path / "c"))
+    other = ppo.make_agent("CartPole-v1", {**TINY, "learning_rate": 1e-3}, seed=0)
+    with pytest.raises(ValueError, match="other hparams"):
+        other.restore(str(tmp_path / "c"))
+
+
+def test_continuous_actions_are_clipped_to_the_box_for_the_env():
+    ppo = agents.load("ppo")
+    agent = ppo.make_agent("Pendulum-v1", {**TINY, "log_std_init": 1.0}, seed=0)
+    seen = []
+    step = agent.runner.step
+    agent.runner.step = lambda action: (seen.append(action.copy()), step(action))[1]
+    batch = agent.collect(tf.constant(0.99))
+    sent = np.concatenate(seen)
+    assert sent.min() >= -2.0 and sent.max() <= 2.0
+    assert np.abs(batch["actions"].numpy()).max() > 2.0  # stored unclipped for log-probs
