@@ -89,10 +89,14 @@ def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int 
     return agent
 
 
-def train(agent: Agent, total_timesteps: int) -> Iterator[dict[str, Any]]:
+def train(
+    agent: Agent, total_timesteps: int, anneal_timesteps: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Trains until ``total_timesteps`` env steps, yielding metrics after each update.
 
     Continues from the agent's counters, so a restored agent picks up where it stopped.
+    With ``anneal_lr`` the learning rate decays over ``anneal_timesteps`` (default
+    ``total_timesteps``).
     """
     h = agent.hparams
     batch_size = agent.num_envs * agent.num_steps
@@ -102,12 +106,13 @@ def train(agent: Agent, total_timesteps: int) -> Iterator[dict[str, Any]]:
             f"total_timesteps={total_timesteps} is less than one rollout "
             f"(num_envs x num_steps = {batch_size})"
         )
+    anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
     hp = scalar_hparams(h, TENSOR_HPARAMS)
     start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())
 
     while int(agent.iteration.numpy()) < num_iterations:
         iteration = int(agent.iteration.numpy())
-        frac = 1.0 - iteration / num_iterations if h["anneal_lr"] else 1.0
+        frac = max(1.0 - iteration / anneal_iterations, 0.0) if h["anneal_lr"] else 1.0
         learning_rate = tf.constant(frac * h["learning_rate"], tf.float32)
 
         batch = agent.collect(hp["gamma"])  # num_steps x num_envs env steps, in-graph
