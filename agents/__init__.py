@@ -39,6 +39,14 @@ def presets(name: str) -> dict[str, dict]:
     return spaces.PRESETS.get(name, {})
 
 
+def search_space(name: str) -> dict:
+    """What a sweep of agent ``name`` searches by default (sweep-file form)."""
+    _check(name)
+    from agents import spaces
+
+    return spaces.SEARCH[name]
+
+
 def load(name: str) -> ModuleType:
     """The algorithm module of agent ``name``."""
     _check(name)

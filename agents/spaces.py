@@ -126,20 +126,27 @@ PRESETS = {
             "norm_reward": True,
         },
     },
-    "a2c": {
-        "continuous": {
-            "num_envs": 8,
-            "num_steps": 8,
-            "gamma": 0.9,
-            "gae_lambda": 0.9,
-            "learning_rate": 7e-4,
-            "norm_obs": True,
-            "norm_reward": True,
-            "norm_adv": True,
-            "optimizer": "rmsprop",
-        },
-    },
 }
 for _agent, _presets in PRESETS.items():
     for _overrides in _presets.values():
         {"ppo": PPO, "a2c": A2C}[_agent].resolve(_overrides)
+
+# What a sweep searches when its file or command line names no space: ranges practitioners
+# use (RL Baselines3 Zoo's samplers, narrowed to what pays on classic control).
+SEARCH = {
+    "ppo": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "ent_coef": {"min": 0.0, "max": 0.02},
+        "clip_coef": {"min": 0.1, "max": 0.3},
+        "gae_lambda": {"min": 0.9, "max": 0.99},
+        "num_minibatches": [2, 4, 8],
+        "update_epochs": [2, 4, 8],
+    },
+    "a2c": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "ent_coef": {"min": 0.0, "max": 0.02},
+        "gae_lambda": {"min": 0.9, "max": 1.0},
+        "num_steps": [5, 8, 16],
+        "max_grad_norm": {"min": 0.3, "max": 5.0, "log": True},
+    },
+}
