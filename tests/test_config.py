@@ -1,0 +1,111 @@
+"""Sweep files and flags: merging, domains, one-line errors naming the field. No TensorFlow."""
+
+import glob
+
+import pytest
+
+from tfhparam import config
+from tfhparam.space import LogRealInterval, hp
+
+
+def build(data=None, **flags):
+    return config.build(data or {}, flags)
+
+
+def test_defaults_are_a_meaningful_ppo_cartpole_random_sweep():
+    sweep = build()
+    assert (sweep.agent, sweep.strategy, sweep.envs) == ("ppo", "random", ["CartPole-v1"])
+    assert isinstance(sweep.space["learning_rate"], LogRealInterval)
+    assert sweep.run_seeds() == [0]
+
+
+def test_file_fields_values_intervals_and_fixed_values():
+    sweep = build({
+        "agent": "a2c", "strategy": "grid", "seeds": 3, "seed": 2,
+        "envs": {"CartPole-v1": {"target_score": [0, 500]}, "Acrobot-v1": None},
+        "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                  "num_steps": [5, 16], "gamma": 0.95, "ent_coef": {"min": 0.0, "max": 0.05}},
+    })  # fmt: skip
+    assert sweep.envs == ["CartPole-v1", "Acrobot-v1"]
+    assert sweep.target_scores == {"CartPole-v1": (0.0, 500.0)}
+    assert sweep.fixed == {"gamma": 0.95}
+    assert sweep.space["num_steps"].values == [5, 16]
+    assert isinstance(sweep.space["ent_coef"], hp.RealInterval)
+    assert sweep.run_seeds() == [2000, 2001, 2002]
+
+
+def test_flags_override_the_file():
+    data = {
+        "strategy": "grid",
+        "trials": 4,
+        "envs": ["Acrobot-v1"],
+        "space": {"learning_rate": [1e-3, 1e-4], "gamma": [0.9, 0.99]},
+    }
+    sweep = build(
+        data,
+        strategy="random",
+        trials=7,
+        envs=["CartPole-v1"],
+        target_scores=["CartPole-v1=0:500"],
+        set=["gamma=0.98"],
+    )
+    assert (sweep.strategy, sweep.trials, sweep.envs) == ("random", 7, ["CartPole-v1"])
+    assert sweep.fixed == {"gamma": 0.98} and "gamma" not in sweep.space
+    assert sweep.target_scores == {"CartPole-v1": (0.0, 500.0)}
+
+
+@pytest.mark.parametrize("data, flags, message", [
+    ({"space": {"learning_rte": [1e-3]}}, {}, "space.learning_rte: unknown hparam"),
+    ({"space": {"learning_rate": {"min": 1e-7, "max": 1e-3}}}, {},
+     "space.learning_rate.min: 1e-07 is outside the agent's domain"),
+    ({"space": {"num_envs": [4, 3]}}, {}, "space.num_envs[1]: 3 is outside"),
+    ({"space": {"num_envs": {"min": 1, "max": 8}}}, {}, "takes a list of values"),
+    ({"space": {"ent_coef": {"min": 0.0, "max": 0.1, "log": True}}}, {},
+     "a log interval needs min > 0"),
+    ({"space": {"clip_coef": {"min": 0.3, "max": 0.1}}}, {}, "must be below max"),
+    ({"space": {"clip_coef": {"low": 0.1}}}, {}, "needs exactly min, max"),
+    ({"space": {"gamma": 2.0}}, {}, "space.gamma: 2.0 is outside"),
+    ({"strategy": "annealing"}, {}, "strategy: unknown strategy 'annealing'"),
+    ({"agent": "dqn"}, {}, "agent: unknown agent 'dqn'"),
+    ({"trials": -1}, {}, "trials: must be at least 1"),
+    ({"seeds": 1.5}, {}, "seeds: must be a whole number"),
+    ({"envs": {"CartPole-v1": {"target_score": [1]}}}, {}, "envs.CartPole-v1.target_score"),
+    ({"colour": "blue"}, {}, "unknown field 'colour'"),
+    ({"strategy_options": {"max_epoch": 3}}, {}, "unknown option 'max_epoch'"),
+    ({"total_timesteps": 100}, {}, "less than one rollout"),
+    ({}, {"target_scores": ["CartPole-v1=0-500"]}, "expected ENV=LOW:HIGH"),
+    ({}, {"target_scores": ["Acrobot-v1=0:1"]}, "not among the envs"),
+    ({}, {"set": ["learning_rate"]}, "--set: expected name=value"),
+    ({}, {"set": ["learning_rate=9"]}, "--set: learning_rate=9.0 is outside"),
+    ({}, {"name": "../escape"}, "name: '../escape'"),
+    ({"space": {"learning_rate": 1e-3}}, {}, "nothing left to search"),
+])  # fmt: skip
+def test_errors_name_the_field(data, flags, message):
+    with pytest.raises(config.SweepError, match=None) as info:
+        build(data, **flags)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agent: ppo\nspace: [unclosed\n")
+    with pytest.raises(config.SweepError, match="not valid YAML"):
+        config.load_file(str(bad))
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- ppo\n")
+    with pytest.raises(config.SweepError, match="must be a mapping"):
+        config.load_file(str(listed))
+    with pytest.raises(config.SweepError, match="no such file"):
+        config.load_file(str(tmp_path / "missing.yaml"))
+    unsafe = tmp_path / "unsafe.yaml"
+    unsafe.write_text("agent: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(config.SweepError, match="not valid YAML"):
+        config.load_file(str(unsafe))
+
+
+def test_ready_sweep_files_are_valid():
+    files = sorted(glob.glob("sweeps/*.yaml"))
+    assert len(files) >= 4
+    for path in files:
+        config.build(config.load_file(path), source=path)

@@ -1,0 +1,384 @@
+"""Sweep definitions: YAML files in ``sweeps/``, command-line overrides, validation.
+
+A sweep file (every key optional; flags override it)::
+
+    agent: ppo
+    strategy: random          # grid | random | hyperband | bayesian
+    trials: 16                # grid, random, bayesian
+    seeds: 2
+    total_timesteps: 100000   # per trial; Hyperband's maximum
+    seed: 0                   # the sweep's seed
+    aggregate: mean           # how envs combine: mean | median
+    last_n: 10                # iterations averaged into a run's value
+    envs:                     # a list of ids, or ids with target scores
+      CartPole-v1: {target_score: [0, 500]}
+    space:                    # per hparam: a value list, an interval, or a fixed value
+      learning_rate: {min: 1.0e-4, max: 3.0e-3, log: true}
+      num_minibatches: [2, 4, 8]
+      gamma: 0.99
+    strategy_options: {max_epochs: 27, factor: 3, grid_points: 3, num_initial_points: 4}
+
+Hyperparameters the space does not name keep the agent's default. Every error names the
+field: ``space.learning_rate.min: 1e-07 is outside the agent's domain ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+import agents
+from tfhparam.scoring import AGGREGATES
+from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, describe, hp
+
+STRATEGIES = ("grid", "random", "hyperband", "bayesian")
+OPTION_DEFAULTS = {
+    "grid_points": 3,  # points per interval in a grid (log-spaced on log scales)
+    "max_epochs": 27,  # Hyperband: budget units of the longest trial
+    "factor": 3,  # Hyperband: 1/factor of a round goes on to the next
+    "hyperband_iterations": 1,
+    "num_initial_points": None,  # Bayesian: random trials first (default 3 x hparams)
+}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class SweepError(ValueError):
+    """A sweep definition that cannot run; the message names the field."""
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A complete, validated sweep definition."""
+
+    name: str = "ppo_cartpole"
+    agent: str = "ppo"
+    strategy: str = "random"
+    envs: list[str] = dataclasses.field(default_factory=lambda: ["CartPole-v1"])
+    target_scores: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    seeds: int = 1
+    trials: int = 10
+    total_timesteps: int = 100_000
+    seed: int = 0
+    aggregate: str = "mean"
+    last_n: int = 10
+    space: dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> hp domain
+    fixed: dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> value
+    options: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTION_DEFAULTS))
+
+    def agent_space(self) -> Space:
+        return agents.space(self.agent)
+
+    def searched_hparams(self) -> list[hp.HParam]:
+        """The searched hparams with their sweep domains (for ``hparams_config``)."""
+        params = self.agent_space()
+        return [
+            hp.HParam(name, domain, description=params[name].help)
+            for name, domain in self.space.items()
+        ]
+
+    def run_seeds(self) -> list[int]:
+        """The seeds every trial runs: the same for all trials, derived from the sweep seed."""
+        return [self.seed * 1000 + k for k in range(self.seeds)]
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain form for ``sweep.json``: what must match for a resume."""
+        return {
+            "agent": self.agent,
+            "strategy": self.strategy,
+            "envs": self.envs,
+            "target_scores": {k: list(v) for k, v in self.target_scores.items()},
+            "seeds": self.seeds,
+            "trials": self.trials,
+            "total_timesteps": self.total_timesteps,
+            "seed": self.seed,
+            "aggregate": self.aggregate,
+            "last_n": self.last_n,
+            "space": {k: domain_to_spec(d) for k, d in self.space.items()},
+            "fixed": self.fixed,
+            "options": self.options,
+        }
+
+
+def domain_to_spec(domain: hp.Domain) -> Any:
+    """The sweep-file form of a domain (inverse of :func:`parse_space_entry`)."""
+    if isinstance(domain, hp.Discrete):
+        return list(domain.values)
+    spec = {"min": domain.min_value, "max": domain.max_value}
+    if isinstance(domain, LogRealInterval):
+        spec["log"] = True
+    return spec
+
+
+def parse_space_entry(space: Space, name: str, entry: Any, field: str):
+    """Returns ('search', domain) or ('fixed', value) for one ``space:`` entry."""
+    try:
+        param = space[name]
+    except SpaceError as error:
+        raise SweepError(f"{field}: {error}") from None
+    agent_domain = param.domain
+    if isinstance(entry, list):
+        if not entry:
+            raise SweepError(f"{field}: an empty list of values")
+        values = []
+        for i, value in enumerate(entry):
+            try:
+                values.append(check_value(param, value))
+            except SpaceError:
+                allowed = describe(agent_domain)
+                raise SweepError(
+                    f"{field}[{i}]: {value!r} is outside the agent's domain {allowed}"
+                ) from None
+        if len(set(map(repr, values))) != len(values):
+            raise SweepError(f"{field}: repeated values {entry}")
+        return "search", hp.Discrete(values)
+    if isinstance(entry, dict):
+        unknown = set(entry) - {"min", "max", "log"}
+        if unknown or not {"min", "max"} <= set(entry):
+            raise SweepError(f"{field}: an interval needs exactly min, max and optionally log")
+        if isinstance(agent_domain, hp.Discrete):
+            raise SweepError(
+                f"{field}: {name} takes a list of values from {describe(agent_domain)}, "
+                "not an interval"
+            )
+        low, high = entry["min"], entry["max"]
+        for key, value in (("min", low), ("max", high)):
+            try:
+                check_value(param, value)
+            except SpaceError:
+                raise SweepError(
+                    f"{field}.{key}: {value!r} is outside the agent's domain "
+                    f"{describe(agent_domain)}"
+                ) from None
+        if not low < high:
+            raise SweepError(f"{field}: min {low} must be below max {high}")
+        log = entry.get("log", isinstance(agent_domain, LogRealInterval))
+        if not isinstance(log, bool):
+            raise SweepError(f"{field}.log: must be true or false, got {log!r}")
+        if isinstance(agent_domain, hp.IntInterval):
+            if log:
+                raise SweepError(f"{field}.log: integer hparams are searched on a linear scale")
+            return "search", hp.IntInterval(int(low), int(high))
+        if log:
+            if low <= 0:
+                raise SweepError(f"{field}.min: a log interval needs min > 0, got {low}")
+            return "search", LogRealInterval(float(low), float(high))
+        return "search", hp.RealInterval(float(low), float(high))
+    try:
+        return "fixed", check_value(param, entry)
+    except SpaceError:
+        raise SweepError(
+            f"{field}: {entry!r} is outside the agent's domain {describe(agent_domain)}"
+        ) from None
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """Reads a sweep file (YAML, safe loader); SweepError if unreadable or not a mapping."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise SweepError(f"--config: no such file {path}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise SweepError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SweepError(f"{path}: must be a mapping of sweep fields, got {type(data).__name__}")
+    return data
+
+
+FILE_KEYS = {
+    "name",
+    "agent",
+    "strategy",
+    "envs",
+    "seeds",
+    "trials",
+    "total_timesteps",
+    "seed",
+    "aggregate",
+    "last_n",
+    "space",
+    "strategy_options",
+}
+
+
+def _int(data: Mapping, key: str, minimum: int, where: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise SweepError(f"{where}{key}: must be a whole number, got {value!r}")
+    if value < minimum:
+        raise SweepError(f"{where}{key}: must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _parse_target(text: str) -> tuple[str, tuple[float, float]]:
+    env, sep, bounds = text.partition("=")
+    low, sep2, high = bounds.partition(":")
+    try:
+        if not (sep and sep2 and env):
+            raise ValueError
+        return env, (float(low), float(high))
+    except ValueError:
+        raise SweepError(f"--target-score: expected ENV=LOW:HIGH, got {text!r}") from None
+
+
+def build(
+    file_data: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    source: str = "sweep file",
+) -> Sweep:
+    """Merges a sweep file's fields with command-line overrides and validates everything.
+
+    Args:
+        file_data: the parsed YAML mapping (or None).
+        overrides: flag values (None = not given): name, agent, strategy, envs (list),
+            target_scores (list of ``ENV=LOW:HIGH``), seeds, trials, total_timesteps, seed,
+            aggregate, last_n, set (list of ``name=value``).
+        source: how errors name the file.
+
+    Raises:
+        SweepError: the first problem, naming its field.
+    """
+    data = dict(file_data or {})
+    where = f"{source}: "
+    unknown = set(data) - FILE_KEYS
+    if unknown:
+        raise SweepError(
+            f"{where}unknown field {sorted(unknown)[0]!r}; known: {', '.join(sorted(FILE_KEYS))}"
+        )
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    sweep = Sweep()
+
+    agent = flags.get("agent", data.get("agent", sweep.agent))
+    if agent not in agents.AGENTS:
+        raise SweepError(f"{where}agent: unknown agent {agent!r}; choose from {agents.AGENTS}")
+    sweep.agent = agent
+    sweep.name = flags.get("name", data.get("name", f"{agent}_sweep"))
+    if not isinstance(sweep.name, str) or not NAME_PATTERN.match(sweep.name):
+        raise SweepError(f"name: {sweep.name!r} must be letters, digits, '.', '_' or '-'")
+
+    strategy = flags.get("strategy", data.get("strategy", sweep.strategy))
+    if strategy not in STRATEGIES:
+        raise SweepError(f"strategy: unknown strategy {strategy!r}; choose from {STRATEGIES}")
+    sweep.strategy = strategy
+
+    for key, minimum in (("seeds", 1), ("trials", 1), ("total_timesteps", 1), ("seed", 0),
+                         ("last_n", 1)):  # fmt: skip
+        if key in flags:
+            setattr(sweep, key, _int(flags, key, minimum, "--" + key.replace("_", "-") + " "))
+        elif key in data:
+            setattr(sweep, key, _int(data, key, minimum, where))
+    aggregate = flags.get("aggregate", data.get("aggregate", sweep.aggregate))
+    if aggregate not in AGGREGATES:
+        raise SweepError(f"aggregate: {aggregate!r} is not one of {AGGREGATES}")
+    sweep.aggregate = aggregate
+
+    # Envs and target scores.
+    envs_field = data.get("envs", ["CartPole-v1"])
+    if isinstance(envs_field, str):
+        envs_field = [envs_field]
+    if isinstance(envs_field, list):
+        env_entries = {env: {} for env in envs_field}
+    elif isinstance(envs_field, dict):
+        env_entries = {env: (spec or {}) for env, spec in envs_field.items()}
+    else:
+        raise SweepError(f"{where}envs: a list of env ids or a mapping of id -> options")
+    targets: dict[str, tuple[float, float]] = {}
+    for env, spec in env_entries.items():
+        if not isinstance(env, str) or not isinstance(spec, dict) or set(spec) - {"target_score"}:
+            raise SweepError(f"{where}envs.{env}: expected {{target_score: [low, high]}}")
+        if "target_score" in spec:
+            pair = spec["target_score"]
+            ok = isinstance(pair, list) and len(pair) == 2
+            if not ok or not all(isinstance(x, (int, float)) for x in pair) or pair[0] == pair[1]:
+                raise SweepError(f"{where}envs.{env}.target_score: expected [low, high]")
+            targets[env] = (float(pair[0]), float(pair[1]))
+    envs = list(flags.get("envs") or env_entries)
+    if not envs:
+        raise SweepError(f"{where}envs: no env given")
+    if len(set(envs)) != len(envs):
+        raise SweepError(f"envs: {envs} names an env twice")
+    for text in flags.get("target_scores", []):
+        env, pair = _parse_target(text)
+        targets[env] = pair
+    for env in targets:
+        if env not in envs:
+            raise SweepError(f"target score for {env!r}, which is not among the envs {envs}")
+    sweep.envs, sweep.target_scores = envs, {e: targets[e] for e in envs if e in targets}
+
+    # Search space: the file's, or the agent's default ranges; then --set fixes values.
+    params = agents.space(agent)
+    space_field = data.get("space", agents.search_space(agent))
+    if not isinstance(space_field, dict):
+        raise SweepError(f"{where}space: must be a mapping of hparam -> values")
+    for name, entry in space_field.items():
+        kind, value = parse_space_entry(params, name, entry, f"{where}space.{name}")
+        (sweep.space if kind == "search" else sweep.fixed)[name] = value
+    for text in flags.get("set", []):
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise SweepError(f"--set: expected name=value, got {text!r}")
+        try:
+            parsed = params.parse([(name, value)])
+        except SpaceError as error:
+            raise SweepError(f"--set: {error}") from None
+        for key, val in parsed.items():
+            sweep.space.pop(key, None)
+            sweep.fixed[key] = val
+    if not sweep.space:
+        raise SweepError("space: nothing left to search (every hparam is fixed)")
+
+    options = data.get("strategy_options", {}) or {}
+    if not isinstance(options, dict) or set(options) - set(OPTION_DEFAULTS):
+        bad = sorted(set(options) - set(OPTION_DEFAULTS)) if isinstance(options, dict) else []
+        raise SweepError(
+            f"{where}strategy_options: unknown option {(bad[0] if bad else options)!r}; "
+            f"known: {', '.join(OPTION_DEFAULTS)}"
+        )
+    sweep.options = {**OPTION_DEFAULTS, **options}
+    for key, minimum in (("grid_points", 2), ("max_epochs", 1), ("factor", 2),
+                         ("hyperband_iterations", 1)):  # fmt: skip
+        sweep.options[key] = _int(sweep.options, key, minimum, f"{where}strategy_options.")
+    if sweep.options["num_initial_points"] is not None:
+        sweep.options["num_initial_points"] = _int(
+            sweep.options, "num_initial_points", 1, f"{where}strategy_options."
+        )
+
+    batch = _largest_batch(sweep)
+    budget = sweep.total_timesteps
+    if strategy == "hyperband":
+        budget = budget / sweep.options["max_epochs"]
+    if budget < batch:
+        raise SweepError(
+            f"total_timesteps: {sweep.total_timesteps} gives a trial less than one rollout "
+            f"(num_envs x num_steps up to {batch}"
+            + (
+                f", per Hyperband unit of 1/{sweep.options['max_epochs']}"
+                if strategy == "hyperband"
+                else ""
+            )
+            + ")"
+        )
+    return sweep
+
+
+def _largest_batch(sweep: Sweep) -> int:
+    defaults = sweep.agent_space().resolve(sweep.fixed)
+
+    def largest(name: str) -> int:
+        domain = sweep.space.get(name)
+        if domain is None:
+            return int(defaults[name])
+        if isinstance(domain, hp.Discrete):
+            return int(max(domain.values))
+        return int(math.floor(domain.max_value))
+
+    return largest("num_envs") * largest("num_steps")
