@@ -21,7 +21,8 @@ setup(
         "tensorboard>=2.16",
         "gymnasium[classic-control]>=1.0",
         "numpy>=1.24",
-        "keras-tuner>=1.4.7",
+        # [bayesian] brings scipy and scikit-learn, which Keras Tuner's GP oracle needs.
+        "keras-tuner[bayesian]>=1.4.7",
         "pyyaml>=6.0",
     ],
     extras_require={

@@ -1,0 +1,44 @@
+"""A fake agent for engine tests: scripted learning curves, JSON checkpoints, no training."""
+
+import json
+import math
+import os
+
+
+class FakeRunner:
+    """Yields one iteration per 1000 env steps; ``rewards`` peak at learning_rate = 1e-3.
+
+    Records every run (env, seed, first and last step, checkpoint paths) in ``calls``.
+    ``diverge_below``: learning rates under it give a NaN loss (a divergence).
+    ``interrupt_on_call``: raise KeyboardInterrupt when that run (0-based) starts.
+    """
+
+    batch = 1000
+
+    def __init__(self, diverge_below=0.0, interrupt_on_call=None):
+        self.calls = []
+        self.diverge_below = diverge_below
+        self.interrupt_on_call = interrupt_on_call
+
+    def __call__(self, spec):
+        if self.interrupt_on_call is not None and len(self.calls) == self.interrupt_on_call:
+            self.interrupt_on_call = None
+            raise KeyboardInterrupt
+        start = 0
+        if spec.restore:
+            with open(os.path.join(spec.restore, "state.json")) as f:
+                start = json.load(f)["step"]
+        lr = spec.hparams["learning_rate"]
+        quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+        step = start
+        while step + self.batch <= spec.total_timesteps:
+            step += self.batch
+            loss = math.nan if lr < self.diverge_below else 1.0
+            yield {"global_step": step, "rewards": quality + step / 1000 + spec.seed,
+                   "explained_variance": 0.5, "episode_length": 10.0,
+                   "losses/value_loss": loss}  # fmt: skip
+        os.makedirs(spec.save, exist_ok=True)
+        with open(os.path.join(spec.save, "state.json"), "w") as f:
+            json.dump({"step": step}, f)
+        self.calls.append({"env": spec.env_id, "seed": spec.seed, "start": start, "end": step,
+                           "save": spec.save, "restore": spec.restore})  # fmt: skip

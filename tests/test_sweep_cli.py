@@ -1,0 +1,109 @@
+"""``python -m tfhparam.sweep`` as a process: exit codes, results, resume after kill -9."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfhparam import sweep as sweep_cli
+
+SWEEP = [sys.executable, "-m", "tfhparam.sweep"]
+
+
+def run(*args, cwd=None, timeout=300):
+    return subprocess.run([*SWEEP, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "annealing"], "unknown strategy 'annealing'"),
+    (["--env", "NoSuchEnv-v3"], "unknown env id 'NoSuchEnv-v3'"),
+    (["--set", "learning_rate=3"], "learning_rate=3.0 is outside its domain"),
+    (["--total-timesteps", "-5"], "--total-timesteps must be positive"),
+    (["--trials", "0"], "--trials must be positive"),
+    (["--agent", "dqn"], "unknown agent 'dqn'"),
+    (["--results"], "--results needs --name"),
+    (["--name", "nothing_here", "--results"], "no sweep results in"),
+])  # fmt: skip
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
+    out = run(*args, "--logdir", str(tmp_path))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_malformed_sweep_file_names_the_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("agent: ppo\nspace:\n  learning_rate: {min: 1.0e-9, max: 1.0e-3}\n")
+    out = run("--config", str(path), "--logdir", str(tmp_path / "logs"))
+    assert out.returncode == 2
+    assert "space.learning_rate.min: 1e-09 is outside the agent's domain" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()
+
+
+def test_best_command_is_a_runnable_train_command():
+    sweep = sweep_cli.config.build({}, {"set": ["gamma=0.98"]})
+    row = {"hparams": {"learning_rate": 0.001, "norm_adv": True}, "steps": 2048}
+    command = sweep_cli.best_command(sweep, row)
+    assert command == (
+        "python -m tfhparam.train --agent ppo --env CartPole-v1 "
+        "--total-timesteps 2048 --gamma 0.98 --learning-rate 0.001 "
+        "--norm-adv True"
+    )
+    from tfhparam import train
+
+    _, hparams = train.parse(command.split()[3:])
+    assert hparams["gamma"] == 0.98 and hparams["norm_adv"] is True
+
+
+def events_per_run(project):
+    return {
+        run_dir: len(glob.glob(os.path.join(run_dir, "events.out.tfevents.*")))
+        for run_dir in glob.glob(os.path.join(project, "trial_*", "*", "seed_*"))
+    }
+
+
+@pytest.mark.slow
+def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(tmp_path):
+    logdir = str(tmp_path / "logs")
+    args = ["--strategy", "random", "--trials", "3", "--total-timesteps", "16384",
+            "--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16",
+            "--name", "killed", "--logdir", logdir, "--seed", "7"]  # fmt: skip
+    project = os.path.join(logdir, "killed")
+    process = subprocess.Popen(
+        [*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    result_0 = os.path.join(project, "trial_0", "result.json")
+    deadline = time.time() + 240
+    while time.time() < deadline and not os.path.exists(os.path.join(project, "trial_1")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside trial 1
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert os.path.exists(result_0), "trial 0 should have finished before the kill"
+    assert not os.path.exists(os.path.join(project, "trial_1", "result.json"))
+    with open(result_0) as f:
+        first_score = json.load(f)["score"]
+
+    out = run(*args)
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(project, "results.json")) as f:
+        rows = json.load(f)
+    assert sorted(r["trial"] for r in rows) == ["0", "1", "2"]
+    assert all(r["status"] == "completed" for r in rows)
+    assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
+    assert set(events_per_run(project).values()) == {1}  # no duplicate session
+    assert "best configuration:" in out.stdout
+
+    changed = run(*[a if a != "random" else "grid" for a in args])
+    assert changed.returncode == 2 and "different strategy" in changed.stderr
+    with open(os.path.join(project, "results.json")) as f:
+        assert json.load(f) == rows  # nothing overwritten
+    shown = run("--name", "killed", "--logdir", logdir, "--results")
+    assert shown.returncode == 0 and "completed" in shown.stdout

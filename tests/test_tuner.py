@@ -1,0 +1,157 @@
+"""The search engine with a fake agent: strategies, Hyperband, failures, resume."""
+
+import glob
+import json
+import math
+import os
+
+import pytest
+from fakes import FakeRunner
+
+from tfhparam import config
+from tfhparam.space import hp
+from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
+
+
+def make_tuner(tmp_path, runner, name="s", **fields):
+    sweep = config.build({"total_timesteps": 4000, "last_n": 2, **fields})
+    tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
+                    seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
+                    fixed_hparams=sweep.fixed, target_scores=sweep.target_scores,
+                    aggregate=sweep.aggregate, last_n=sweep.last_n, directory=str(tmp_path),
+                    project_name=name, runner=runner, verbose=False)  # fmt: skip
+    return sweep, tuner
+
+
+def trial_values(tuner):
+    return [
+        (t.trial_id, {k: v for k, v in t.hyperparameters.values.items() if k[:6] != "tuner/"})
+        for t in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
+    ]
+
+
+def in_domain(domain, value):
+    if isinstance(domain, hp.Discrete):
+        return value in domain.values
+    return domain.min_value <= value <= domain.max_value
+
+
+STRATEGIES = {
+    "random": {"trials": 6},
+    "grid": {"trials": 100, "strategy_options": {"grid_points": 2},
+             "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                       "num_minibatches": [2, 4, 8]}},
+    "bayesian": {"trials": 6, "strategy_options": {"num_initial_points": 3}},
+    "hyperband": {"total_timesteps": 9000, "strategy_options": {"max_epochs": 9, "factor": 3}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_values_stay_in_their_domains_and_the_same_seed_repeats(strategy, tmp_path):
+    fields = {"strategy": strategy, "seed": 4, **STRATEGIES[strategy]}
+    sweep, first = make_tuner(tmp_path / "a", FakeRunner(), **fields)
+    first.search()
+    _, second = make_tuner(tmp_path / "b", FakeRunner(), **fields)
+    second.search()
+    _, other = make_tuner(tmp_path / "c", FakeRunner(), **{**fields, "seed": 5})
+    other.search()
+    runs = trial_values(first)
+    assert runs == trial_values(second)
+    if strategy != "grid":
+        assert runs != trial_values(other)
+    for _, values in runs:
+        assert set(values) == set(sweep.space)
+        for name, value in values.items():
+            assert in_domain(sweep.space[name], value), (name, value)
+    assert all(t.status == "COMPLETED" for t in first.oracle.trials.values())
+    if strategy == "grid":  # 2 learning rates x 3 minibatch counts, each once
+        assert len(runs) == 6 and len({json.dumps(v, sort_keys=True) for _, v in runs}) == 6
+    elif strategy != "hyperband":
+        assert len(runs) == 6
+
+
+def test_hyperband_bracket_arithmetic():
+    # Keras Tuner's schedule for max_epochs 9, factor 3: per round (trials, epochs).
+    assert hyperband_schedule(9, 3) == [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
+    assert hyperband_schedule(27, 3)[0] == [(27, 1), (9, 3), (3, 9), (1, 27)]
+
+
+def test_hyperband_promotions_continue_from_the_parent_checkpoint(tmp_path):
+    runner = FakeRunner()
+    _, tuner = make_tuner(tmp_path, runner, strategy="hyperband", total_timesteps=9000,
+                          strategy_options={"max_epochs": 9, "factor": 3})  # fmt: skip
+    tuner.search()
+    unit = tuner.hyperband_unit()
+    assert unit == 1000
+    trials = tuner.oracle.trials
+    assert len(trials) == 23  # 9 + 3 + 1 + 5 + 2 + 3, as scheduled
+    by_save = {call["save"]: call for call in runner.calls}
+    consumed, scheduled = 0, 0
+    for trial in trials.values():
+        values = trial.hyperparameters.values
+        (call,) = [c for c in runner.calls if f"trial_{trial.trial_id}{os.sep}" in c["save"]]
+        increment = (values["tuner/epochs"] - values["tuner/initial_epoch"]) * unit
+        assert call["end"] - call["start"] == increment
+        assert call["end"] == values["tuner/epochs"] * unit
+        if "tuner/trial_id" in values:  # promoted: starts where its parent stopped
+            parent = by_save[call["restore"]]
+            assert f"trial_{values['tuner/trial_id']}" in call["restore"]
+            assert call["start"] == parent["end"]
+        else:
+            assert call["start"] == 0 and call["restore"] is None
+        consumed += call["end"] - call["start"]
+        scheduled += increment
+    assert consumed == scheduled
+
+
+def test_scores_normalize_average_seeds_and_aggregate_envs(tmp_path):
+    _, tuner = make_tuner(tmp_path, FakeRunner(), strategy="random", trials=1, seeds=2,
+                          envs={"CartPole-v1": {"target_score": [0, 200]},
+                                "Acrobot-v1": None})  # fmt: skip
+    tuner.search()
+    (trial,) = tuner.oracle.trials.values()
+    lr = trial.hyperparameters.values["learning_rate"]
+    quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+    # last 2 of 4 iterations: steps 3000 and 4000 -> quality + 3.5 (+ seed 0 or 1)
+    cartpole = (quality + 3.5 + 0.5) / 200
+    acrobot = quality + 3.5 + 0.5
+    assert trial.score == pytest.approx((cartpole + acrobot) / 2)
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
+    runner = FakeRunner(diverge_below=1e-3)
+    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1)
+    tuner.search()
+    rows = tuner.results()
+    failed = [r for r in rows if r["status"] == "failed"]
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert len(rows) == 6 and failed and completed
+    assert all(r["hparams"]["learning_rate"] < 1e-3 for r in failed)
+    assert all("diverged: losses/value_loss is nan" in r["reason"] for r in failed)
+    assert [r["rank"] for r in completed] == list(range(1, len(completed) + 1))
+    with open(tmp_path / "s" / "results.json") as f:
+        assert json.load(f) == json.loads(json.dumps(rows))
+
+
+def test_an_interrupted_grid_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
+    fields = {"strategy": "grid", "trials": 100, "strategy_options": {"grid_points": 3},
+              "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                        "update_epochs": [2, 4]}}  # fmt: skip
+    _, tuner = make_tuner(tmp_path, FakeRunner(interrupt_on_call=2), **fields)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search()
+    done_before = {t.trial_id: t.score for t in tuner.oracle.trials.values()
+                   if t.status == "COMPLETED"}  # fmt: skip
+    assert len(done_before) == 2
+    runner = FakeRunner()
+    _, resumed = make_tuner(tmp_path, runner, **fields)
+    resumed.search()
+    trials = resumed.oracle.trials
+    assert len(trials) == 6 and all(t.status == "COMPLETED" for t in trials.values())
+    assert len(runner.calls) == 4  # the interrupted trial reran; finished ones did not
+    for trial_id, score in done_before.items():
+        assert trials[trial_id].score == score
+    points = {json.dumps(v, sort_keys=True) for _, v in trial_values(resumed)}
+    assert len(points) == 6
+    for run_dir in glob.glob(str(tmp_path / "s" / "trial_*" / "*" / "seed_*")):
+        assert len(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))) == 1

@@ -1,0 +1,178 @@
+"""``python -m tfhparam.sweep``: a hyperparameter sweep in one command.
+
+    python -m tfhparam.sweep --strategy random                  # PPO on CartPole-v1
+    python -m tfhparam.sweep --config sweeps/ppo_cartpole_acrobot_hyperband.yaml
+    python -m tfhparam.sweep --name ppo_random --results        # the table of a sweep
+
+Rerunning the same command resumes an interrupted sweep. Exit status: 0 done, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tfhparam import config
+from tfhparam.cli import Parser, UsageError, check_env_id, fail
+
+PROG = "python -m tfhparam.sweep"
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Run a hyperparameter sweep of an RL agent.")
+    add = parser.add_argument
+    add("--strategy", help=f"one of {', '.join(config.STRATEGIES)} (default random)")
+    add("--config", metavar="FILE", help="a sweep file (YAML); flags override it")
+    add("--agent", help="ppo or a2c (default ppo)")
+    add("--env", action="append", dest="envs", metavar="ENV_ID", help="repeatable")
+    add("--seeds", type=int, help="seeds per env (default 1)")
+    add("--trials", type=int, help="trials for grid, random, bayesian (default 10)")
+    add("--total-timesteps", type=int, help="env steps per trial; Hyperband's maximum")
+    add("--name", help="the sweep's name: its directory under --logdir")
+    add("--logdir", default="logs", help="TensorBoard root (default logs)")
+    add("--set", action="append", metavar="NAME=VALUE", help="fix an hparam (repeatable)")
+    add(
+        "--target-score",
+        action="append",
+        dest="target_scores",
+        metavar="ENV=LOW:HIGH",
+        help="normalize an env's value to (x - LOW) / (HIGH - LOW) (repeatable)",
+    )
+    add("--aggregate", help="how envs combine: mean or median")
+    add("--last-n", type=int, help="iterations averaged into a run's value (default 10)")
+    add("--seed", type=int, help="the sweep's seed: same seed, same trials (default 0)")
+    add("--overwrite", action="store_true", help="delete an existing sweep of this name")
+    add("--results", action="store_true", help="print the results of an existing sweep")
+    add("--inter-op-threads", type=int, default=1, help="TensorFlow inter-op threads")
+    add("--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def resolve(args) -> config.Sweep:
+    """The validated sweep from the file and flags; SweepError/UsageError on bad input."""
+    data, source = {}, "sweep file"
+    if args.config:
+        data, source = config.load_file(args.config), args.config
+        data.setdefault("name", Path(args.config).stem)
+    flags = {
+        "name": args.name, "agent": args.agent, "strategy": args.strategy, "envs": args.envs,
+        "target_scores": args.target_scores or [], "seeds": args.seeds, "trials": args.trials,
+        "total_timesteps": args.total_timesteps, "seed": args.seed, "aggregate": args.aggregate,
+        "last_n": args.last_n, "set": args.set or [],
+    }  # fmt: skip
+    if not args.config and args.name is None:
+        agent, strategy = args.agent or "ppo", args.strategy or "random"
+        flags["name"] = f"{agent}_{strategy}"
+    sweep = config.build(data, flags, source=source)
+    for env_id in sweep.envs:
+        check_env_id(env_id)
+    return sweep
+
+
+def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) -> None:
+    """Refuses to resume a sweep defined differently; records the definition."""
+    path = os.path.join(project_dir, "sweep.json")
+    wanted = json.loads(json.dumps(sweep.to_json()))
+    if os.path.exists(path) and not overwrite:
+        with open(path) as f:
+            existing = json.load(f)
+        differing = [k for k in wanted if existing.get(k) != wanted[k]]
+        if differing:
+            raise UsageError(
+                f"sweep {sweep.name!r} in {project_dir} exists with a different "
+                f"{', '.join(differing)}; rerun with --overwrite or choose another --name"
+            )
+    if overwrite and os.path.exists(project_dir):
+        shutil.rmtree(project_dir)
+    os.makedirs(project_dir, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(wanted, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def best_command(sweep: config.Sweep, row: dict) -> str:
+    """The best trial as a ready-to-run ``python -m tfhparam.train`` command."""
+    steps = row.get("steps") or sweep.total_timesteps
+    words = ["python", "-m", "tfhparam.train", "--agent", sweep.agent, "--env", sweep.envs[0],
+             "--total-timesteps", str(steps)]  # fmt: skip
+    for name, value in {**sweep.fixed, **row["hparams"]}.items():
+        words += [f"--{name.replace('_', '-')}", repr(value) if isinstance(value, float)
+                  else str(value)]  # fmt: skip
+    return shlex.join(words)
+
+
+def show_results(project_dir: str, sweep: config.Sweep | None = None) -> None:
+    from tfhparam.tuner import format_table
+
+    with open(os.path.join(project_dir, "results.json")) as f:
+        rows = json.load(f)
+    print(format_table(rows))
+    print(f"results: {os.path.join(project_dir, 'results.csv')} and results.json")
+    if sweep is not None and rows and rows[0]["score"] is not None:
+        print("best configuration:\n  " + best_command(sweep, rows[0]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.results and not args.config and args.name is None:
+            raise UsageError("--results needs --name NAME (or --config FILE)")
+        if args.results:
+            name = args.name or config.load_file(args.config).get("name") or Path(args.config).stem
+            project_dir = os.path.join(args.logdir, name)
+            if not os.path.exists(os.path.join(project_dir, "results.json")):
+                raise UsageError(f"no sweep results in {project_dir}")
+            sweep_file = os.path.join(project_dir, "sweep.json")
+            sweep = None
+            if os.path.exists(sweep_file):
+                with open(sweep_file) as f:
+                    saved = json.load(f)
+                sweep = config.build({k: v for k, v in saved.items() if k in (
+                    "agent", "strategy", "seeds", "trials", "total_timesteps", "seed",
+                    "aggregate", "last_n")}, {"name": name, "envs": saved["envs"]})  # fmt: skip
+                sweep.fixed = saved["fixed"]
+            show_results(project_dir, sweep)
+            return 0
+        for flag in ("seeds", "trials", "total_timesteps", "last_n"):
+            value = getattr(args, flag)
+            if value is not None and value < 1:
+                raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+        sweep = resolve(args)
+        project_dir = os.path.join(args.logdir, sweep.name)
+        prepare_directory(project_dir, sweep, args.overwrite)
+    except (UsageError, config.SweepError) as error:
+        fail(str(error), prog=PROG)
+
+    import agents
+
+    agents.configure_threads(inter_op=args.inter_op_threads)
+    from tfhparam.tuner import RLTuner, make_oracle
+
+    print(f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
+          f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps; "
+          f"logs in {project_dir}", flush=True)  # fmt: skip
+    tuner = RLTuner(
+        make_oracle(sweep), agent=sweep.agent, envs=sweep.envs, seeds=sweep.run_seeds(),
+        total_timesteps=sweep.total_timesteps, fixed_hparams=sweep.fixed,
+        target_scores=sweep.target_scores, aggregate=sweep.aggregate, last_n=sweep.last_n,
+        seed=sweep.seed, directory=args.logdir, project_name=sweep.name,
+        verbose=not args.quiet,
+    )  # fmt: skip
+    try:
+        tuner.search()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: rerun the same command to resume {project_dir}", file=sys.stderr)
+        return 130
+    tuner.write_results()
+    show_results(project_dir, sweep)
+    print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
