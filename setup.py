@@ -26,6 +26,6 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": ["pytest>=8", "ruff==0.17.6"],  # ruff pinned: its format style changes
     },
 )

@@ -155,3 +155,17 @@ def test_an_interrupted_grid_sweep_resumes_without_losing_or_repeating_trials(tm
     assert len(points) == 6
     for run_dir in glob.glob(str(tmp_path / "s" / "trial_*" / "*" / "seed_*")):
         assert len(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))) == 1
+
+
+def test_an_oracle_without_hyperparameters_gets_the_agents_default_space(tmp_path):
+    import keras_tuner as kt
+
+    import tfhparam
+
+    oracle = kt.oracles.HyperbandOracle(objective=kt.Objective("score", "max"), max_epochs=3)
+    tuner = tfhparam.RLTuner(oracle=oracle, agent="a2c", total_timesteps=3000,
+                             directory=str(tmp_path), project_name="api",
+                             runner=FakeRunner(), verbose=False)  # fmt: skip
+    assert set(tuner.oracle.get_space().values) == set(config.build({"agent": "a2c"}).space)
+    tuner.search()
+    assert tuner.get_best_hyperparameters()[0].values["learning_rate"] > 0
