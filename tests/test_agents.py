@@ -134,3 +134,17 @@ def test_continuous_actions_are_clipped_to_the_box_for_the_env():
     sent = np.concatenate(seen)
     assert sent.min() >= -2.0 and sent.max() <= 2.0
     assert np.abs(batch["actions"].numpy()).max() > 2.0  # stored unclipped for log-probs
+
+
+def test_ppo_target_kl_stops_the_epochs_early():
+    ppo = agents.load("ppo")
+    full = {**TINY, "update_epochs": 8, "num_minibatches": 2, "learning_rate": 1e-2}
+    updates = {}
+    for target_kl in (0.0, 1e-6):
+        agent = ppo.make_agent("CartPole-v1", {**full, "target_kl": target_kl}, seed=0)
+        hp = ppo.scalar_hparams(agent.hparams, ppo.TENSOR_HPARAMS)
+        agent.collect(hp["gamma"])
+        batch = agent.collect(hp["gamma"])
+        updates[target_kl] = float(agent.update(batch, tf.constant(1e-2), hp)["updates"])
+    assert updates[0.0] == 16  # 8 epochs x 2 minibatches
+    assert 2 <= updates[1e-6] < 16 and updates[1e-6] % 2 == 0  # stops after a whole epoch
