@@ -74,7 +74,7 @@ def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
     logdir = str(tmp_path / "logs")
     args = ["--strategy", "random", "--trials", "3", "--total-timesteps", "16384",
             "--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16",
-            "--name", "killed", "--logdir", logdir, "--seed", "7"]  # fmt: skip
+            "--name", "killed", "--logdir", logdir, "--seed", "7", "--workers", "1"]  # fmt: skip
     project = os.path.join(logdir, "killed")
     process = subprocess.Popen(
         [*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

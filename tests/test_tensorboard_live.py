@@ -31,6 +31,31 @@ def post(port, route, body):
         return json.loads(response.read())
 
 
+def session_groups(port, hparam_names=()):
+    """All session groups, with every given hparam and metric, whatever their status."""
+    col_params = [{"hparam": name, "includeInResult": True} for name in hparam_names]
+    col_params += [
+        {"metric": {"tag": tag, "group": ""}, "includeInResult": True} for tag in METRICS
+    ]
+    return post(
+        port,
+        "session_groups",
+        {
+            "experimentName": "",
+            "colParams": col_params,
+            "startIndex": 0,
+            "sliceSize": 100,
+            "allowedStatuses": [
+                "STATUS_UNKNOWN",
+                "STATUS_SUCCESS",
+                "STATUS_FAILURE",
+                "STATUS_RUNNING",
+            ],
+            "aggregationType": "AGGREGATION_AVG",
+        },
+    ).get("sessionGroups", [])
+
+
 @pytest.mark.slow
 def test_hparams_plugin_serves_every_trial_hparam_and_metric(tmp_path):
     _, tuner = make_tuner(

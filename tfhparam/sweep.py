@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfhparam import config
-from tfhparam.cli import Parser, UsageError, check_env_id, fail
+from tfhparam.cli import Parser, UsageError, check_env_id, default_workers, fail
 
 PROG = "python -m tfhparam.sweep"
 
@@ -48,7 +48,19 @@ def build_parser() -> Parser:
     add("--seed", type=int, help="the sweep's seed: same seed, same trials (default 0)")
     add("--overwrite", action="store_true", help="delete an existing sweep of this name")
     add("--results", action="store_true", help="print the results of an existing sweep")
+    add(
+        "--workers",
+        default="auto",
+        help="trials run at once, each in its own process (default auto: one per core, "
+        "memory permitting); 1 runs in this process",
+    )
     add("--inter-op-threads", type=int, default=1, help="TensorFlow inter-op threads")
+    add(
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra-op threads (0: TensorFlow's default; set per worker)",
+    )
     add("--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -74,19 +86,30 @@ def resolve(args) -> config.Sweep:
     return sweep
 
 
+def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = False) -> None:
+    """Refuses a sweep directory that holds a sweep defined differently."""
+    path = os.path.join(project_dir, "sweep.json")
+    if not os.path.exists(path):
+        if must_exist:
+            raise UsageError(f"no sweep in {project_dir}: start the chief first")
+        return
+    wanted = json.loads(json.dumps(sweep.to_json()))
+    with open(path) as f:
+        existing = json.load(f)
+    differing = [k for k in wanted if existing.get(k) != wanted[k]]
+    if differing:
+        raise UsageError(
+            f"sweep {sweep.name!r} in {project_dir} exists with a different "
+            f"{', '.join(differing)}; rerun with --overwrite or choose another --name"
+        )
+
+
 def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) -> None:
     """Refuses to resume a sweep defined differently; records the definition."""
     path = os.path.join(project_dir, "sweep.json")
     wanted = json.loads(json.dumps(sweep.to_json()))
-    if os.path.exists(path) and not overwrite:
-        with open(path) as f:
-            existing = json.load(f)
-        differing = [k for k in wanted if existing.get(k) != wanted[k]]
-        if differing:
-            raise UsageError(
-                f"sweep {sweep.name!r} in {project_dir} exists with a different "
-                f"{', '.join(differing)}; rerun with --overwrite or choose another --name"
-            )
+    if not overwrite:
+        check_directory(project_dir, sweep)
     if overwrite and os.path.exists(project_dir):
         shutil.rmtree(project_dir)
     os.makedirs(project_dir, exist_ok=True)
@@ -117,7 +140,34 @@ def show_results(project_dir: str, sweep: config.Sweep | None = None) -> None:
         print("best configuration:\n  " + best_command(sweep, rows[0]))
 
 
+def parse_workers(text: str) -> int:
+    """``auto`` (one a core, memory permitting) or a positive number."""
+    if text == "auto":
+        return default_workers()
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--workers must be a positive number or auto, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"--workers must be a positive number or auto, got {text!r}")
+    return value
+
+
+def parallel_role() -> str:
+    """``single``, ``chief`` or ``worker`` from Keras Tuner's variables (no TF import)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def worker_command(argv: list[str]) -> list[str]:
+    """This command line for a local worker: never ``--overwrite``, one process, quiet ticks."""
+    kept = [a for a in argv if a != "--overwrite"]
+    return [sys.executable, "-m", "tfhparam.sweep", *kept, "--workers", "1"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no fork notices when workers start
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.results and not args.config and args.name is None:
@@ -142,20 +192,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+        workers = parse_workers(args.workers)
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
-        prepare_directory(project_dir, sweep, args.overwrite)
+        mode = parallel_role()
+        if mode == "worker":
+            check_directory(project_dir, sweep, must_exist=True)
+        else:
+            prepare_directory(project_dir, sweep, args.overwrite)
     except (UsageError, config.SweepError) as error:
         fail(str(error), prog=PROG)
 
     import agents
 
-    agents.configure_threads(inter_op=args.inter_op_threads)
+    agents.configure_threads(inter_op=args.inter_op_threads, intra_op=args.intra_op_threads)
+    from tfhparam import parallel
     from tfhparam.tuner import RLTuner, make_oracle
 
-    print(f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
-          f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps; "
-          f"logs in {project_dir}", flush=True)  # fmt: skip
+    if mode == "single" and workers > 1:  # a local chief with worker processes
+        mode = "chief"
+        address = ("127.0.0.1", parallel.free_port())
+        os.environ.update({parallel.TUNER_ID: "chief", parallel.ORACLE_IP: address[0],
+                           parallel.ORACLE_PORT: str(address[1])})  # fmt: skip
+    elif mode == "chief":  # started by hand with Keras Tuner's variables (several machines)
+        address = (os.environ[parallel.ORACLE_IP], int(os.environ[parallel.ORACLE_PORT]))
+        workers = workers if args.workers != "auto" else 0
+
+    if mode != "worker":
+        print(f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
+              f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps"
+              f"{f', {workers} workers' if mode == 'chief' else ''}; logs in {project_dir}",
+              flush=True)  # fmt: skip
     tuner = RLTuner(
         make_oracle(sweep), agent=sweep.agent, envs=sweep.envs, seeds=sweep.run_seeds(),
         total_timesteps=sweep.total_timesteps, fixed_hparams=sweep.fixed,
@@ -164,10 +231,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=not args.quiet,
     )  # fmt: skip
     try:
-        tuner.search()
+        if mode == "chief":
+            tuner.on_search_begin()
+            tuner.save()
+            command = worker_command(sys.argv[1:] if argv is None else list(argv))
+            threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+            given_up = parallel.serve(
+                tuner, address, workers=workers,
+                start_worker=lambda tuner_id: parallel.spawn_worker(
+                    [*command, "--intra-op-threads", str(threads)], tuner_id, address),
+                report=lambda: print(tuner._progress.summary(), flush=True))  # fmt: skip
+            if given_up:
+                tuner.write_results()
+                fail(f"workers {', '.join(given_up)} kept dying; see their output above",
+                     prog=PROG, status=1)  # fmt: skip
+        else:
+            tuner.search()
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume {project_dir}", file=sys.stderr)
         return 130
+    if mode == "worker":
+        return 0
     tuner.write_results()
     show_results(project_dir, sweep)
     print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")

@@ -182,8 +182,10 @@ class RLTuner(base_tuner.BaseTuner):
         self.runner = runner or train_run
         self.verbose = verbose
         self._progress = _Progress(self)
+        self.local_oracle = oracle  # in a worker, self.oracle becomes a gRPC client of it
         super().__init__(oracle=oracle, hypermodel=None, directory=directory,
                          project_name=project_name, overwrite=overwrite)  # fmt: skip
+        self.is_worker = self._is_worker()
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
         kt_config.DEBUG = False  # a failed trial's one-line reason, not its traceback
         for p in self.oracle.get_space().space:
@@ -200,8 +202,16 @@ class RLTuner(base_tuner.BaseTuner):
                 _, domains[name] = config.parse_space_entry(self.space, name, entry, name)
             self.oracle.update_space(to_keras_tuner(domains))
 
+    def pre_create_trial(self) -> None:
+        if self.is_worker and self._asked:  # don't spin on gRPC while Hyperband waits (IDLE)
+            time.sleep(0.2)
+        self._asked = True
+
     def on_search_begin(self) -> None:
+        self._asked = False
         self._progress.begin()
+        if self.is_worker:
+            return
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             write_hparams_config(self.project_dir, self.session_hparams())
@@ -213,11 +223,22 @@ class RLTuner(base_tuner.BaseTuner):
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
-        self.write_results()
-        self._progress.trial_end(self.oracle.get_trial(trial.trial_id))
+        if not self.is_worker:  # the chief writes the table for all workers
+            self.write_results()
+        self._progress.trial_end(trial.trial_id)
 
     def on_search_end(self) -> None:
-        self.write_results()
+        if not self.is_worker:
+            self.write_results()
+
+    def record_failure(self, trial_id: str, reason: str) -> None:
+        """Records a trial failed outside ``run_trial`` (e.g. its worker died)."""
+        self._write_result(self.trial_dir(trial_id),
+                           {"trial": trial_id, "status": "failed", "reason": reason})  # fmt: skip
+
+    def trials(self) -> list:
+        """A consistent copy of the oracle's trials (the chief's gRPC thread may add one)."""
+        return _trials_snapshot(self.oracle)
 
     # -- what a trial does --------------------------------------------------------------------
 
@@ -230,9 +251,13 @@ class RLTuner(base_tuner.BaseTuner):
             hp.HParam("env", hp.Discrete(self.envs), description="gymnasium env id"),
         ]
 
+    def max_epochs(self) -> int:
+        """Hyperband's ``max_epochs`` (1 for other oracles)."""
+        return int(getattr(self.local_oracle, "max_epochs", 1))
+
     def hyperband_unit(self) -> int:
         """Env steps in one Hyperband epoch."""
-        return self.total_timesteps // int(getattr(self.oracle, "max_epochs", 1))
+        return self.total_timesteps // self.max_epochs()
 
     def trial_dir(self, trial_id: str) -> str:
         return os.path.join(self.project_dir, f"trial_{trial_id}")
@@ -244,7 +269,7 @@ class RLTuner(base_tuner.BaseTuner):
         budget, anneal, parent = self.total_timesteps, self.total_timesteps, None
         if "tuner/epochs" in schedule:  # Hyperband: a budget in epochs, maybe a parent
             budget = int(schedule["tuner/epochs"]) * self.hyperband_unit()
-            anneal = int(getattr(self.oracle, "max_epochs", 1)) * self.hyperband_unit()
+            anneal = self.max_epochs() * self.hyperband_unit()
             parent = schedule.get("tuner/trial_id")
 
         trial_dir = self.trial_dir(trial.trial_id)
@@ -327,10 +352,15 @@ class RLTuner(base_tuner.BaseTuner):
 
     def results(self) -> list[dict[str, Any]]:
         """One row per trial, best first: rank, trial, score, status, hparams, reason."""
-        return collect_results(self.project_dir, self.oracle.trials.values())
+        return collect_results(self.project_dir, self.trials())
 
     def write_results(self) -> None:
         write_results(self.project_dir, self.results())
+
+
+@kt.synchronized
+def _trials_snapshot(oracle) -> list:
+    return list(oracle.trials.values())
 
 
 def collect_results(project_dir: str, trials) -> list[dict[str, Any]]:
@@ -424,22 +454,26 @@ class _Progress:
 
     def _print(self, text: str) -> None:
         if self.tuner.verbose:
-            print(text, flush=True, file=sys.stdout)
+            prefix = f"[{self.tuner.tuner_id}] " if self.tuner.is_worker else ""
+            print(prefix + text, flush=True, file=sys.stdout)
 
     def total(self) -> int | None:
-        oracle = self.tuner.oracle
+        oracle = self.tuner.local_oracle
         if isinstance(oracle, kt.oracles.HyperbandOracle):
             brackets = hyperband_schedule(oracle.max_epochs, oracle.factor)
             per_iteration = sum(size for rounds in brackets for size, _ in rounds)
             return per_iteration * int(oracle.hyperband_iterations)
         return oracle.max_trials
 
-    def done(self) -> int:
-        return sum(t.status in ("COMPLETED", "FAILED") for t in self.tuner.oracle.trials.values())
+    def done(self, trials) -> int:
+        return sum(t.status in ("COMPLETED", "FAILED") for t in trials)
 
     def summary(self) -> str:
-        done, total = self.done(), self.total()
-        best = [t for t in self.tuner.oracle.trials.values() if t.status == "COMPLETED"]
+        if self.tuner.is_worker:  # a worker sees only its own trials
+            return f"elapsed {_duration(time.time() - self.start)}"
+        trials = self.tuner.trials()
+        done, total = self.done(trials), self.total()
+        best = [t for t in trials if t.status == "COMPLETED"]
         best_text = "none yet"
         if best:
             top = max(best, key=lambda t: t.score)
@@ -454,7 +488,9 @@ class _Progress:
 
     def begin(self) -> None:
         self.start = time.time()
-        self.done_at_start = self.done()
+        if self.tuner.is_worker:
+            return
+        self.done_at_start = self.done(self.tuner.trials())
         if self.done_at_start:
             self._print(f"resuming {self.tuner.project_dir}: {self.summary()}")
 
@@ -473,13 +509,15 @@ class _Progress:
         self._print(f"  {spec.env_id} seed {spec.seed}: step {step}/{spec.total_timesteps}, "
                     f"return {recent} | {self.summary()}")  # fmt: skip
 
-    def trial_end(self, trial) -> None:
-        if trial.status == "COMPLETED":
-            outcome = f"score {trial.score:.4g}"
+    def trial_end(self, trial_id: str) -> None:
+        path = os.path.join(self.tuner.trial_dir(trial_id), "result.json")
+        with open(path) as f:
+            result = json.load(f)
+        if result["status"] == "completed":
+            outcome = f"score {result['score']:.4g}"
         else:
-            row = next(r for r in self.tuner.results() if r["trial"] == trial.trial_id)
-            outcome = f"failed: {row['reason']}" if row["reason"] else trial.status.lower()
-        self._print(f"[trial {trial.trial_id}] {outcome} | {self.summary()}")
+            outcome = f"failed: {result.get('reason', '')}"
+        self._print(f"[trial {trial_id}] {outcome} | {self.summary()}")
 
 
 def _duration(seconds: float) -> str:

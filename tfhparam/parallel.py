@@ -1,0 +1,150 @@
+"""Parallel trials through Keras Tuner's chief/worker mode (its oracle served over gRPC).
+
+The chief holds the oracle and serves it with Keras Tuner's own ``OracleServicer``; each
+worker is an ``RLTuner`` whose oracle is Keras Tuner's ``OracleClient`` (chosen by the
+``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` variables).
+What we add to Keras Tuner's ``start_server``: a fast exit once the search is over (it
+polls every 20 s), progress lines, and care of the local worker processes: a worker that
+dies mid-trial is restarted under the same tuner id, and Keras Tuner hands that id its
+unfinished trial again (a retry); after ``max_restarts`` deaths on one trial, the trial is
+recorded as failed and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent import futures
+
+import grpc
+import keras_tuner as kt
+from keras_tuner.src import protos
+from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+TUNER_ID, ORACLE_IP, ORACLE_PORT = (
+    "KERASTUNER_TUNER_ID",
+    "KERASTUNER_ORACLE_IP",
+    "KERASTUNER_ORACLE_PORT",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@kt.synchronized
+def _ongoing(oracle) -> dict[str, str]:
+    return {tuner_id: trial.trial_id for tuner_id, trial in oracle.ongoing_trials.items()}
+
+
+@kt.synchronized
+def _finished(oracle) -> bool:
+    return not oracle.ongoing_trials and not oracle.tuner_ids
+
+
+@kt.synchronized
+def _fail(oracle, tuner_id: str, reason: str):
+    trial = oracle.ongoing_trials.get(tuner_id)
+    if trial is not None:
+        trial.status = "FAILED"
+        trial.message = reason
+        oracle.end_trial(trial)
+    return trial
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the worker gets SIGKILL when the chief dies, so no orphan keeps writing."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def spawn_worker(command: list[str], tuner_id: str, address: tuple[str, int],
+                 extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:  # fmt: skip
+    """Starts ``command`` as Keras Tuner worker ``tuner_id`` of the chief at ``address``."""
+    env = {**os.environ, **(extra_env or {}), TUNER_ID: tuner_id, ORACLE_IP: address[0],
+           ORACLE_PORT: str(address[1])}  # fmt: skip
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    return subprocess.Popen(command, env=env, preexec_fn=preexec)
+
+
+def serve(tuner, address: tuple[str, int], workers: int = 0,
+          start_worker: Callable[[str], subprocess.Popen] | None = None,
+          max_restarts: int = 2, poll: float = 0.5, report: Callable[[], None] | None = None,
+          report_every: float = 10.0) -> list[str]:  # fmt: skip
+    """Serves ``tuner.oracle`` to workers until the search is over.
+
+    Args:
+        tuner: the chief's ``RLTuner`` (its oracle is the real one).
+        address: (host, port) to listen on.
+        workers: local worker processes to start with ``start_worker(tuner_id)``; 0 for
+            workers started elsewhere (other machines).
+        max_restarts: how often a trial is retried after its worker died.
+        report: called every ``report_every`` seconds (progress lines).
+
+    Returns:
+        The local workers that kept dying between trials and were given up.
+    """
+    oracle = tuner.oracle
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{address[0]}:{address[1]}")
+    server.start()
+    processes = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
+    deaths: collections.Counter[str] = collections.Counter()  # per trial
+    idle_deaths: collections.Counter[str] = collections.Counter()  # per worker, no trial
+    given_up: list[str] = []
+    last_report = time.time()
+    try:
+        while True:
+            time.sleep(poll)
+            for tuner_id, process in list(processes.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                trial_id = _ongoing(oracle).get(tuner_id)
+                if code == 0 and trial_id is None:
+                    del processes[tuner_id]  # the oracle told it to stop
+                    continue
+                if trial_id is None:  # died between trials (e.g. at start-up)
+                    idle_deaths[tuner_id] += 1
+                    if idle_deaths[tuner_id] > max_restarts:
+                        print(f"worker {tuner_id} keeps dying (exit {code}); not restarted",
+                              flush=True)  # fmt: skip
+                        del processes[tuner_id]
+                        given_up.append(tuner_id)
+                        continue
+                else:
+                    deaths[trial_id] += 1
+                    if deaths[trial_id] > max_restarts:
+                        reason = f"worker {tuner_id} died {deaths[trial_id]} times (exit {code})"
+                        _fail(oracle, tuner_id, reason)
+                        tuner.record_failure(trial_id, reason)
+                        print(f"[trial {trial_id}] failed: {reason}", flush=True)
+                    else:
+                        print(f"[trial {trial_id}] worker {tuner_id} died (exit {code}); "
+                              "retrying the trial", flush=True)  # fmt: skip
+                processes[tuner_id] = start_worker(tuner_id)
+            if report and time.time() - last_report >= report_every:
+                last_report = time.time()
+                report()
+            if workers > 0 and not processes:
+                break  # every local worker was told to stop (or gave up)
+            if workers == 0 and servicer.stop_triggered and _finished(oracle):
+                break
+    finally:
+        for process in processes.values():
+            process.terminate()
+        server.stop(grace=1)
+    return given_up
