@@ -13,32 +13,15 @@ recorded as failed and the sweep goes on.
 from __future__ import annotations
 
 import collections
-import ctypes
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
 import keras_tuner as kt
 from keras_tuner.src import protos
 from keras_tuner.src.distribute.oracle_chief import OracleServicer
-
-TUNER_ID, ORACLE_IP, ORACLE_PORT = (
-    "KERASTUNER_TUNER_ID",
-    "KERASTUNER_ORACLE_IP",
-    "KERASTUNER_ORACLE_PORT",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @kt.synchronized
@@ -61,24 +44,8 @@ def _fail(oracle, tuner_id: str, reason: str):
     return trial
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the worker gets SIGKILL when the chief dies, so no orphan keeps writing."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def spawn_worker(command: list[str], tuner_id: str, address: tuple[str, int],
-                 extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:  # fmt: skip
-    """Starts ``command`` as Keras Tuner worker ``tuner_id`` of the chief at ``address``."""
-    env = {**os.environ, **(extra_env or {}), TUNER_ID: tuner_id, ORACLE_IP: address[0],
-           ORACLE_PORT: str(address[1])}  # fmt: skip
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    return subprocess.Popen(command, env=env, preexec_fn=preexec)
-
-
-def serve(tuner, address: tuple[str, int], workers: int = 0,
+def serve(tuner, address: tuple[str, int],
+          processes: dict[str, subprocess.Popen] | None = None,
           start_worker: Callable[[str], subprocess.Popen] | None = None,
           max_restarts: int = 2, poll: float = 0.5, report: Callable[[], None] | None = None,
           report_every: float = 10.0) -> list[str]:  # fmt: skip
@@ -87,8 +54,9 @@ def serve(tuner, address: tuple[str, int], workers: int = 0,
     Args:
         tuner: the chief's ``RLTuner`` (its oracle is the real one).
         address: (host, port) to listen on.
-        workers: local worker processes to start with ``start_worker(tuner_id)``; 0 for
-            workers started elsewhere (other machines).
+        processes: the local worker processes, by tuner id (started before the chief's
+            slow imports, they wait for its port); none for workers on other machines.
+        start_worker: restarts a local worker: ``start_worker(tuner_id)``.
         max_restarts: how often a trial is retried after its worker died.
         report: called every ``report_every`` seconds (progress lines).
 
@@ -101,7 +69,8 @@ def serve(tuner, address: tuple[str, int], workers: int = 0,
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     server.add_insecure_port(f"{address[0]}:{address[1]}")
     server.start()
-    processes = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
+    processes = dict(processes or {})
+    workers = len(processes)
     deaths: collections.Counter[str] = collections.Counter()  # per trial
     idle_deaths: collections.Counter[str] = collections.Counter()  # per worker, no trial
     given_up: list[str] = []

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfhparam import config
-from tfhparam.cli import Parser, UsageError, check_env_id, default_workers, fail
+from tfhparam import config, processes
+from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
 
@@ -143,7 +143,7 @@ def show_results(project_dir: str, sweep: config.Sweep | None = None) -> None:
 def parse_workers(text: str) -> int:
     """``auto`` (one a core, memory permitting) or a positive number."""
     if text == "auto":
-        return default_workers()
+        return processes.default_workers()
     try:
         value = int(text)
     except ValueError:
@@ -151,13 +151,6 @@ def parse_workers(text: str) -> int:
     if value < 1:
         raise UsageError(f"--workers must be a positive number or auto, got {text!r}")
     return value
-
-
-def parallel_role() -> str:
-    """``single``, ``chief`` or ``worker`` from Keras Tuner's variables (no TF import)."""
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return "single"
-    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def worker_command(argv: list[str]) -> list[str]:
@@ -195,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = parse_workers(args.workers)
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
-        mode = parallel_role()
+        mode = processes.role()
         if mode == "worker":
             check_directory(project_dir, sweep, must_exist=True)
         else:
@@ -203,20 +196,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, config.SweepError) as error:
         fail(str(error), prog=PROG)
 
+    local_workers: dict = {}
+    if mode == "single" and workers > 1:  # a local chief with worker processes
+        mode = "chief"
+        address = ("127.0.0.1", processes.free_port())
+        os.environ.update({processes.TUNER_ID: "chief", processes.ORACLE_IP: address[0],
+                           processes.ORACLE_PORT: str(address[1])})  # fmt: skip
+    elif mode == "chief":  # started by hand with Keras Tuner's variables (several machines)
+        address = (os.environ[processes.ORACLE_IP], int(os.environ[processes.ORACLE_PORT]))
+        workers = workers if args.workers != "auto" else 0
+    if mode == "chief":  # start the workers now: their imports overlap the chief's
+        command = worker_command(sys.argv[1:] if argv is None else list(argv))
+        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+        def start_worker(tuner_id: str):
+            return processes.spawn_worker(
+                [*command, "--intra-op-threads", str(threads)], tuner_id, address
+            )
+
+        local_workers = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
+
     import agents
 
     agents.configure_threads(inter_op=args.inter_op_threads, intra_op=args.intra_op_threads)
     from tfhparam import parallel
     from tfhparam.tuner import RLTuner, make_oracle
 
-    if mode == "single" and workers > 1:  # a local chief with worker processes
-        mode = "chief"
-        address = ("127.0.0.1", parallel.free_port())
-        os.environ.update({parallel.TUNER_ID: "chief", parallel.ORACLE_IP: address[0],
-                           parallel.ORACLE_PORT: str(address[1])})  # fmt: skip
-    elif mode == "chief":  # started by hand with Keras Tuner's variables (several machines)
-        address = (os.environ[parallel.ORACLE_IP], int(os.environ[parallel.ORACLE_PORT]))
-        workers = workers if args.workers != "auto" else 0
+    if mode == "worker":
+        host, port = os.environ[processes.ORACLE_IP], int(os.environ[processes.ORACLE_PORT])
+        if not processes.wait_for_port(host, port, timeout=300):
+            fail(f"no chief answers at {host}:{port}", prog=PROG, status=1)
 
     if mode != "worker":
         print(f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
@@ -234,12 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode == "chief":
             tuner.on_search_begin()
             tuner.save()
-            command = worker_command(sys.argv[1:] if argv is None else list(argv))
-            threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
             given_up = parallel.serve(
-                tuner, address, workers=workers,
-                start_worker=lambda tuner_id: parallel.spawn_worker(
-                    [*command, "--intra-op-threads", str(threads)], tuner_id, address),
+                tuner, address, processes=local_workers, start_worker=start_worker,
                 report=lambda: print(tuner._progress.summary(), flush=True))  # fmt: skip
             if given_up:
                 tuner.write_results()
