@@ -6,14 +6,13 @@ import os
 
 
 class FakeRunner:
-    """Yields one iteration per 1000 env steps; ``rewards`` peak at learning_rate = 1e-3.
+    """Yields one iteration per rollout (num_envs x num_steps env steps, as the agents do);
+    ``rewards`` peak at learning_rate = 1e-3.
 
     Records every run (env, seed, first and last step, checkpoint paths) in ``calls``.
     ``diverge_below``: learning rates under it give a NaN loss (a divergence).
     ``interrupt_on_call``: raise KeyboardInterrupt when that run (0-based) starts.
     """
-
-    batch = 1000
 
     def __init__(self, diverge_below=0.0, interrupt_on_call=None):
         self.calls = []
@@ -30,9 +29,10 @@ class FakeRunner:
                 start = json.load(f)["step"]
         lr = spec.hparams["learning_rate"]
         quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+        batch = spec.hparams["num_envs"] * spec.hparams["num_steps"]
         step = start
-        while step + self.batch <= spec.total_timesteps:
-            step += self.batch
+        while step + batch <= spec.total_timesteps:
+            step += batch
             loss = math.nan if lr < self.diverge_below else 1.0
             yield {"global_step": step, "rewards": quality + step / 1000 + spec.seed,
                    "explained_variance": 0.5, "episode_length": 10.0,

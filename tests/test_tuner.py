@@ -81,8 +81,8 @@ def test_hyperband_promotions_continue_from_the_parent_checkpoint(tmp_path):
     _, tuner = make_tuner(tmp_path, runner, strategy="hyperband", total_timesteps=9000,
                           strategy_options={"max_epochs": 9, "factor": 3})  # fmt: skip
     tuner.search()
-    unit = tuner.hyperband_unit()
-    assert unit == 1000
+    unit = tuner.hyperband_unit(tuner.space.defaults())
+    assert unit == 512  # 9000 steps / 9 epochs, rounded down to whole 4 x 128 rollouts
     trials = tuner.oracle.trials
     assert len(trials) == 23  # 9 + 3 + 1 + 5 + 2 + 3, as scheduled
     by_save = {call["save"]: call for call in runner.calls}
@@ -112,9 +112,9 @@ def test_scores_normalize_average_seeds_and_aggregate_envs(tmp_path):
     (trial,) = tuner.oracle.trials.values()
     lr = trial.hyperparameters.values["learning_rate"]
     quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
-    # last 2 of 4 iterations: steps 3000 and 4000 -> quality + 3.5 (+ seed 0 or 1)
-    cartpole = (quality + 3.5 + 0.5) / 200
-    acrobot = quality + 3.5 + 0.5
+    # 7 rollouts of 512 steps; the last 2 at steps 3072 and 3584: quality + 3.328 (+ seed)
+    cartpole = (quality + 3.328 + 0.5) / 200
+    acrobot = quality + 3.328 + 0.5
     assert trial.score == pytest.approx((cartpole + acrobot) / 2)
 
 
@@ -169,3 +169,45 @@ def test_an_oracle_without_hyperparameters_gets_the_agents_default_space(tmp_pat
     assert set(tuner.oracle.get_space().values) == set(config.build({"agent": "a2c"}).space)
     tuner.search()
     assert tuner.get_best_hyperparameters()[0].values["learning_rate"] > 0
+
+
+def test_keras_tuner_style_classes_take_a_narrowed_space(tmp_path):
+    import keras_tuner as kt
+
+    import tfhparam
+
+    hps = kt.HyperParameters()
+    hps.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+    common = dict(agent="ppo", total_timesteps=3000, runner=FakeRunner(),
+                  directory=str(tmp_path), verbose=False)  # fmt: skip
+    tuners = [
+        tfhparam.RandomSearch(max_trials=3, seed=1, hyperparameters=hps,
+                              project_name="r", **common),
+        tfhparam.Hyperband(max_epochs=3, seed=1, hyperparameters=hps, project_name="h",
+                           **common),
+        tfhparam.BayesianOptimization(max_trials=3, num_initial_points=2, seed=1,
+                                      hyperparameters=hps, project_name="b", **common),
+        tfhparam.GridSearch({"learning_rate": [1e-4, 1e-3]}, project_name="g", **common),
+    ]  # fmt: skip
+    for tuner in tuners:
+        tuner.search()
+        assert {n for t in tuner.trials() for n in t.hyperparameters.values
+                if not n.startswith("tuner/")} == {"learning_rate"}  # fmt: skip
+        assert [h.name for h in tuner.session_hparams()] == ["learning_rate", "trial", "env"]
+        assert tuner.get_best_hyperparameters()[0].values["learning_rate"] >= 1e-4
+
+
+def test_a_space_outside_the_agents_domain_is_refused(tmp_path):
+    import keras_tuner as kt
+
+    import tfhparam
+    from tfhparam.space import SpaceError
+
+    hps = kt.HyperParameters()
+    hps.Float("learning_rate", 1e-4, 0.5, sampling="log")
+    with pytest.raises(SpaceError, match="learning_rate searches 0.5, outside"):
+        tfhparam.RandomSearch(hyperparameters=hps, directory=str(tmp_path), project_name="x")
+    hps = kt.HyperParameters()
+    hps.Int("no_such_hparam", 1, 3)
+    with pytest.raises(SpaceError, match="unknown hparam 'no_such_hparam'"):
+        tfhparam.RandomSearch(hyperparameters=hps, directory=str(tmp_path), project_name="y")

@@ -25,7 +25,16 @@ from keras_tuner.src.engine import base_tuner
 
 import agents
 from tfhparam import scoring
-from tfhparam.space import Space, from_keras_tuner, grid_values, hp, to_keras_tuner
+from tfhparam.space import (
+    Space,
+    SpaceError,
+    check_value,
+    describe,
+    from_keras_tuner,
+    grid_values,
+    hp,
+    to_keras_tuner,
+)
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 OBJECTIVE = "score"
@@ -98,7 +107,7 @@ class GridOracle(kt.Oracle):
 def make_oracle(sweep) -> kt.Oracle:
     """The Keras Tuner oracle of a validated :class:`tfhparam.config.Sweep`."""
     common = dict(
-        objective=kt.Objective(OBJECTIVE, "max"),
+        objective=score_objective(),
         seed=sweep.seed + 1,  # keras-tuner treats seed 0 as "no seed"
         hyperparameters=to_keras_tuner(sweep.space),
         max_consecutive_failed_trials=10**9,  # a failed trial never stops the sweep
@@ -133,6 +142,22 @@ def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int
         brackets.append([(oracle._get_size(bracket, r), oracle._get_epochs(bracket, r))
                          for r in rounds])  # fmt: skip
     return brackets
+
+
+def check_domains(space: Space, domains: Mapping[str, hp.Domain]) -> None:
+    """Raises SpaceError unless every searched domain lies inside the agent's own."""
+    for name, domain in domains.items():
+        param = space[name]  # an unknown name raises
+        values = (domain.values if isinstance(domain, hp.Discrete)
+                  else [domain.min_value, domain.max_value])  # fmt: skip
+        for value in values:
+            try:
+                check_value(param, value)
+            except SpaceError:
+                raise SpaceError(
+                    f"hyperparameters: {name} searches {value!r}, outside the agent's "
+                    f"domain {describe(param.domain)}"
+                ) from None
 
 
 class TrialFailed(kt.errors.FailedTrialError):
@@ -188,8 +213,7 @@ class RLTuner(base_tuner.BaseTuner):
         self.is_worker = self._is_worker()
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
         kt_config.DEBUG = False  # a failed trial's one-line reason, not its traceback
-        for p in self.oracle.get_space().space:
-            self.space[p.name]  # raises SpaceError for a name the agent does not have
+        check_domains(self.space, from_keras_tuner(self.oracle.get_space()))
 
     # -- Keras Tuner hooks --------------------------------------------------------------------
 
@@ -255,9 +279,11 @@ class RLTuner(base_tuner.BaseTuner):
         """Hyperband's ``max_epochs`` (1 for other oracles)."""
         return int(getattr(self.local_oracle, "max_epochs", 1))
 
-    def hyperband_unit(self) -> int:
-        """Env steps in one Hyperband epoch."""
-        return self.total_timesteps // self.max_epochs()
+    def hyperband_unit(self, hparams: Mapping[str, Any]) -> int:
+        """Env steps in one Hyperband epoch: ``total_timesteps / max_epochs`` rounded down
+        to whole rollouts (``num_envs x num_steps``), so every increment is trained exactly."""
+        rollout = int(hparams["num_envs"]) * int(hparams["num_steps"])
+        return max(self.total_timesteps // self.max_epochs() // rollout, 1) * rollout
 
     def trial_dir(self, trial_id: str) -> str:
         return os.path.join(self.project_dir, f"trial_{trial_id}")
@@ -268,8 +294,8 @@ class RLTuner(base_tuner.BaseTuner):
         hparams = self.space.resolve({**self.fixed, **values})
         budget, anneal, parent = self.total_timesteps, self.total_timesteps, None
         if "tuner/epochs" in schedule:  # Hyperband: a budget in epochs, maybe a parent
-            budget = int(schedule["tuner/epochs"]) * self.hyperband_unit()
-            anneal = self.max_epochs() * self.hyperband_unit()
+            budget = int(schedule["tuner/epochs"]) * self.hyperband_unit(hparams)
+            anneal = self.max_epochs() * self.hyperband_unit(hparams)
             parent = schedule.get("tuner/trial_id")
 
         trial_dir = self.trial_dir(trial.trial_id)
@@ -527,4 +553,97 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-__all__ = ["GridOracle", "RLTuner", "RunSpec", "make_oracle", "train_run"]
+def score_objective() -> kt.Objective:
+    """The objective every tfhparam oracle maximizes."""
+    return kt.Objective(OBJECTIVE, "max")
+
+
+class RandomSearch(RLTuner):
+    """``RLTuner`` with Keras Tuner's random search (the ``kt.RandomSearch`` of RL agents).
+
+    Args:
+        max_trials: trials to run.
+        seed: the oracle's seed.
+        hyperparameters: a ``kt.HyperParameters`` that replaces the agent's default search
+            space (e.g. ``hp.Float("learning_rate", 1e-5, 1e-2, sampling="log")``).
+        **kwargs: :class:`RLTuner`'s arguments (agent, envs, seeds, total_timesteps, ...).
+    """
+
+    def __init__(self, max_trials: int = 10, seed: int | None = None, hyperparameters=None,
+                 **kwargs):  # fmt: skip
+        oracle = kt.oracles.RandomSearchOracle(
+            objective=score_objective(), max_trials=max_trials, seed=seed,
+            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+        super().__init__(oracle, **kwargs)
+
+
+class Hyperband(RLTuner):
+    """``RLTuner`` with Keras Tuner's Hyperband; one epoch is total_timesteps / max_epochs.
+
+    Args:
+        max_epochs: the longest trial's budget in Hyperband epochs.
+        factor: 1/factor of a round goes on to the next.
+        hyperband_iterations: times the whole schedule runs.
+        seed, hyperparameters, **kwargs: as :class:`RandomSearch`.
+    """
+
+    def __init__(self, max_epochs: int = 27, factor: int = 3, hyperband_iterations: int = 1,
+                 seed: int | None = None, hyperparameters=None, **kwargs):  # fmt: skip
+        oracle = kt.oracles.HyperbandOracle(
+            objective=score_objective(), max_epochs=max_epochs, factor=factor,
+            hyperband_iterations=hyperband_iterations, seed=seed,
+            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+        super().__init__(oracle, **kwargs)
+
+
+class BayesianOptimization(RLTuner):
+    """``RLTuner`` with Keras Tuner's Gaussian-process Bayesian optimization.
+
+    Args:
+        max_trials: trials to run.
+        num_initial_points: random trials before the GP proposes (default 3 x hparams).
+        seed, hyperparameters, **kwargs: as :class:`RandomSearch`.
+    """
+
+    def __init__(self, max_trials: int = 10, num_initial_points: int | None = None,
+                 seed: int | None = None, hyperparameters=None, **kwargs):  # fmt: skip
+        oracle = kt.oracles.BayesianOptimizationOracle(
+            objective=score_objective(), max_trials=max_trials,
+            num_initial_points=num_initial_points, seed=seed,
+            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+        super().__init__(oracle, **kwargs)
+
+
+class GridSearch(RLTuner):
+    """``RLTuner`` over every combination of ``grid`` (resumable, unlike Keras Tuner's).
+
+    Args:
+        grid: hparam name -> values to try.
+        max_trials: at most this many points (default: all).
+        **kwargs: :class:`RLTuner`'s arguments.
+    """
+
+    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None,
+                 **kwargs):  # fmt: skip
+        hps = to_keras_tuner({name: hp.Discrete(list(v)) for name, v in grid.items()})
+        oracle = GridOracle(
+            grid,
+            max_trials=max_trials,
+            objective=score_objective(),
+            hyperparameters=hps,
+            max_consecutive_failed_trials=10**9,
+        )
+        super().__init__(oracle, **kwargs)
+
+
+__all__ = [
+    "BayesianOptimization",
+    "GridOracle",
+    "GridSearch",
+    "Hyperband",
+    "RLTuner",
+    "RandomSearch",
+    "RunSpec",
+    "make_oracle",
+    "train_run",
+]
