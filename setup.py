@@ -27,5 +27,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff==0.17.6"],  # ruff pinned: its format style changes
+        # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
+        "docs": ["playwright>=1.40"],
     },
 )
