@@ -59,13 +59,14 @@ def main() -> int:
                                             args=CHROMIUM_ARGS)  # fmt: skip
                 page = browser.new_page(viewport={"width": 1600, "height": 900})
                 deadline = time.time() + 120
-                while True:  # TensorBoard needs a moment to load the runs
-                    page.goto(f"http://127.0.0.1:{port}/#hparams")
+                while True:  # TensorBoard needs a moment to start and load the runs
                     cells = page.get_by_text("CartPole-v1", exact=True)
                     try:
+                        page.goto(f"http://127.0.0.1:{port}/#hparams")
                         cells.first.wait_for(timeout=15_000)
                         break
                     except Exception:
+                        time.sleep(1)
                         if time.time() > deadline:
                             print("the HParams table shows no runs", file=sys.stderr)
                             return 1
