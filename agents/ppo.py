@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from agents import spaces
 from agents.common import Adam, explained_variance, gae, masked_mean, masked_normalize
-from agents.rollout import Agent, iteration_metrics, scalar_hparams
+from agents.rollout import LOSS_NAMES, Agent, iteration_metrics, scalar_hparams
 
 SPACE = spaces.PPO
 # Hyperparameters the update reads as tensors: one trace serves every value.
@@ -114,15 +114,7 @@ def update(
     num_minibatches = int(agent.hparams["num_minibatches"])
     minibatch_size = batch_size // num_minibatches
     variables = agent.network.trainable_variables
-    names = (
-        "loss",
-        "policy_loss",
-        "value_loss",
-        "entropy",
-        "approx_kl",
-        "old_approx_kl",
-        "clipfrac",
-    )
+    names = LOSS_NAMES
     totals = {k: tf.constant(0.0) for k in names}
     updates = tf.constant(0.0)
     approx_kl = tf.constant(0.0)

@@ -296,6 +296,11 @@ def episodes(batch: Mapping[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
     return batch["episode_returns"].numpy()[dones], batch["episode_lengths"].numpy()[dones]
 
 
+# Update statistics reported as ``losses/NAME`` (the agents report those they compute).
+LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl",
+              "clipfrac")  # fmt: skip
+
+
 def iteration_metrics(
     agent: Agent, batch, stats, learning_rate, start_time: float, start_step: int
 ) -> dict[str, Any]:
@@ -310,15 +315,7 @@ def iteration_metrics(
         "charts/SPS": (global_step - start_step) / max(time.perf_counter() - start_time, 1e-9),
         "episode_returns": returns,
     }
-    for name in (
-        "loss",
-        "policy_loss",
-        "value_loss",
-        "entropy",
-        "approx_kl",
-        "old_approx_kl",
-        "clipfrac",
-    ):
+    for name in LOSS_NAMES:
         if name in stats:
             metrics[f"losses/{name}"] = float(stats[name])
     if len(returns):

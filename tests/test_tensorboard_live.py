@@ -100,27 +100,7 @@ def test_hparams_plugin_serves_every_trial_hparam_and_metric(tmp_path):
         assert hparam_names == set(tuner.oracle.get_space().values) | {"trial", "env"}
         assert {m["name"]["tag"] for m in experiment["metricInfos"]} == set(METRICS)
 
-        col_params = [{"hparam": name, "includeInResult": True} for name in hparam_names]
-        col_params += [
-            {"metric": {"tag": tag, "group": ""}, "includeInResult": True} for tag in METRICS
-        ]
-        groups = post(
-            port,
-            "session_groups",
-            {
-                "experimentName": "",
-                "colParams": col_params,
-                "startIndex": 0,
-                "sliceSize": 100,
-                "allowedStatuses": [
-                    "STATUS_UNKNOWN",
-                    "STATUS_SUCCESS",
-                    "STATUS_FAILURE",
-                    "STATUS_RUNNING",
-                ],
-                "aggregationType": "AGGREGATION_AVG",
-            },
-        )["sessionGroups"]
+        groups = session_groups(port, hparam_names)
         # One group per (trial, env) that ran, holding its seeds; a failed trial stops at
         # its first failing run.
         completed = [r for r in rows if r["status"] == "completed"]
