@@ -73,14 +73,6 @@ class Sweep:
     def agent_space(self) -> Space:
         return agents.space(self.agent)
 
-    def searched_hparams(self) -> list[hp.HParam]:
-        """The searched hparams with their sweep domains (for ``hparams_config``)."""
-        params = self.agent_space()
-        return [
-            hp.HParam(name, domain, description=params[name].help)
-            for name, domain in self.space.items()
-        ]
-
     def run_seeds(self) -> list[int]:
         """The seeds every trial runs: the same for all trials, derived from the sweep seed."""
         return [self.seed * 1000 + k for k in range(self.seeds)]
