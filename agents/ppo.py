@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from agents import spaces
 from agents.common import Adam, explained_variance, gae, masked_mean, masked_normalize
-from agents.rollout import LOSS_NAMES, Agent, iteration_metrics, scalar_hparams
+from agents.rollout import LOSS_NAMES, Agent, iteration_metrics, plan, scalar_hparams
 
 SPACE = spaces.PPO
 # Hyperparameters the update reads as tensors: one trace serves every value.
@@ -175,24 +175,12 @@ def train(
     ``total_timesteps``): Hyperband passes its maximum budget, so a trial continued rung by
     rung follows the same schedule as one trained straight through.
     """
-    h = agent.hparams
-    batch_size = agent.num_envs * agent.num_steps
-    num_iterations = total_timesteps // batch_size
-    if num_iterations < 1:
-        raise ValueError(
-            f"total_timesteps={total_timesteps} is less than one rollout "
-            f"(num_envs x num_steps = {batch_size})"
-        )
-    anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
-    hp = scalar_hparams(h, TENSOR_HPARAMS)
+    num_iterations, learning_rate_at = plan(agent, total_timesteps, anneal_timesteps)
+    hp = scalar_hparams(agent.hparams, TENSOR_HPARAMS)
     start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())
 
     while int(agent.iteration.numpy()) < num_iterations:
-        iteration = int(agent.iteration.numpy())
-        # Learning-rate annealing, as CleanRL: 1.0 on the first iteration, 1/N on the last.
-        frac = max(1.0 - iteration / anneal_iterations, 0.0) if h["anneal_lr"] else 1.0
-        learning_rate = tf.constant(frac * h["learning_rate"], tf.float32)
-
+        learning_rate = learning_rate_at(int(agent.iteration.numpy()))
         batch = agent.collect(hp["gamma"])  # num_steps x num_envs env steps, in-graph
         stats = agent.update(batch, learning_rate, hp)  # GAE, epochs, minibatches
         agent.iteration.assign_add(1)

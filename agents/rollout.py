@@ -290,6 +290,30 @@ def scalar_hparams(hparams: Mapping[str, Any], names) -> dict[str, tf.Tensor]:
     }
 
 
+def plan(agent: Agent, total_timesteps: int, anneal_timesteps: int | None = None):
+    """Iterations to run, and the learning rate of each iteration.
+
+    With ``anneal_lr`` the rate decays linearly over ``anneal_timesteps`` (default
+    ``total_timesteps``), as CleanRL: 1.0 x on the first iteration, 1/N on the last.
+
+    Returns:
+        ``(num_iterations, learning_rate_at)`` where ``learning_rate_at(i)`` is a tensor.
+    """
+    batch_size = agent.num_envs * agent.num_steps
+    num_iterations = total_timesteps // batch_size
+    if num_iterations < 1:
+        raise ValueError(f"total_timesteps={total_timesteps} is less than one rollout "
+                         f"(num_envs x num_steps = {batch_size})")  # fmt: skip
+    anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
+    base, anneal = agent.hparams["learning_rate"], agent.hparams["anneal_lr"]
+
+    def learning_rate_at(iteration: int) -> tf.Tensor:
+        frac = max(1.0 - iteration / anneal_iterations, 0.0) if anneal else 1.0
+        return tf.constant(frac * base, tf.float32)
+
+    return num_iterations, learning_rate_at
+
+
 def episodes(batch: Mapping[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
     """Returns and lengths of the episodes that ended in a rollout, in time order."""
     dones = batch["dones"].numpy() > 0
