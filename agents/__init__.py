@@ -56,7 +56,7 @@ def load(name: str) -> ModuleType:
 def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:
     """Sets TensorFlow's thread pools; call before TensorFlow runs anything.
 
-    One inter-op thread made the in-graph rollout about 1.8x faster on a 2-core machine
+    One inter-op thread made the in-graph rollout about 2x faster on a 2-core machine
     (fewer thread hand-offs between tiny ops); 0 means TensorFlow's default.
     """
     import tensorflow as tf

@@ -50,7 +50,7 @@ def test_malformed_sweep_file_names_the_field(tmp_path):
 def test_best_command_is_a_runnable_train_command():
     sweep = sweep_cli.config.build({}, {"set": ["gamma=0.98"]})
     row = {"hparams": {"learning_rate": 0.001, "norm_adv": True}, "steps": 2048}
-    command = sweep_cli.best_command(sweep, row)
+    command = sweep_cli.best_command(sweep.to_json(), row)
     assert command == (
         "python -m tfhparam.train --agent ppo --env CartPole-v1 "
         "--total-timesteps 2048 --gamma 0.98 --learning-rate 0.001 "

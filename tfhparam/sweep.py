@@ -118,26 +118,33 @@ def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) ->
     os.replace(path + ".tmp", path)
 
 
-def best_command(sweep: config.Sweep, row: dict) -> str:
-    """The best trial as a ready-to-run ``python -m tfhparam.train`` command."""
-    steps = row.get("steps") or sweep.total_timesteps
-    words = ["python", "-m", "tfhparam.train", "--agent", sweep.agent, "--env", sweep.envs[0],
-             "--total-timesteps", str(steps)]  # fmt: skip
-    for name, value in {**sweep.fixed, **row["hparams"]}.items():
+def best_command(definition: dict, row: dict) -> str:
+    """The best trial as a ready-to-run ``python -m tfhparam.train`` command.
+
+    Args:
+        definition: the sweep as recorded in ``sweep.json`` (``Sweep.to_json()``).
+        row: a results row.
+    """
+    steps = row.get("steps") or definition["total_timesteps"]
+    words = ["python", "-m", "tfhparam.train", "--agent", definition["agent"], "--env",
+             definition["envs"][0], "--total-timesteps", str(steps)]  # fmt: skip
+    for name, value in {**definition["fixed"], **row["hparams"]}.items():
         words += [f"--{name.replace('_', '-')}", repr(value) if isinstance(value, float)
                   else str(value)]  # fmt: skip
     return shlex.join(words)
 
 
-def show_results(project_dir: str, sweep: config.Sweep | None = None) -> None:
+def show_results(project_dir: str) -> None:
     from tfhparam.tuner import format_table
 
     with open(os.path.join(project_dir, "results.json")) as f:
         rows = json.load(f)
     print(format_table(rows))
     print(f"results: {os.path.join(project_dir, 'results.csv')} and results.json")
-    if sweep is not None and rows and rows[0]["score"] is not None:
-        print("best configuration:\n  " + best_command(sweep, rows[0]))
+    definition_file = os.path.join(project_dir, "sweep.json")
+    if rows and rows[0]["score"] is not None and os.path.exists(definition_file):
+        with open(definition_file) as f:
+            print("best configuration:\n  " + best_command(json.load(f), rows[0]))
 
 
 def parse_workers(text: str) -> int:
@@ -170,16 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project_dir = os.path.join(args.logdir, name)
             if not os.path.exists(os.path.join(project_dir, "results.json")):
                 raise UsageError(f"no sweep results in {project_dir}")
-            sweep_file = os.path.join(project_dir, "sweep.json")
-            sweep = None
-            if os.path.exists(sweep_file):
-                with open(sweep_file) as f:
-                    saved = json.load(f)
-                sweep = config.build({k: v for k, v in saved.items() if k in (
-                    "agent", "strategy", "seeds", "trials", "total_timesteps", "seed",
-                    "aggregate", "last_n")}, {"name": name, "envs": saved["envs"]})  # fmt: skip
-                sweep.fixed = saved["fixed"]
-            show_results(project_dir, sweep)
+            show_results(project_dir)
             return 0
         for flag in ("seeds", "trials", "total_timesteps", "last_n"):
             value = getattr(args, flag)
@@ -258,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mode == "worker":
         return 0
     tuner.write_results()
-    show_results(project_dir, sweep)
+    show_results(project_dir)
     print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")
     return 0
 
