@@ -2,7 +2,9 @@
 
 - ``SPACE``: its hyperparameters (a :class:`tfhparam.space.Space`);
 - ``make_agent(env_id, hparams, seed) -> Agent``: builds env, network and optimizer;
-- ``train(agent, total_timesteps)``: yields a metrics dict after every iteration.
+- ``train(agent, total_timesteps, anneal_timesteps=None)``: yields a metrics dict after
+  every iteration;
+- ``agent.save(dir)`` / ``agent.restore(dir)``: checkpoints that continue exactly.
 
 ``space(name)`` reads a space without importing TensorFlow; ``load(name)`` imports the
 algorithm module (and TensorFlow).
@@ -11,11 +13,19 @@ algorithm module (and TensorFlow).
 from __future__ import annotations
 
 import importlib
+import math
 from types import ModuleType
 
 from tfhparam.space import Space
 
-AGENTS = ("ppo", "a2c")
+AGENTS = ("ppo", "a2c", "dqn")
+
+# The hparams whose product is a run's smallest unit of env steps: one rollout for the
+# on-policy agents, one vector step for DQN. Budgets are whole multiples of it.
+UNIT_HPARAMS = {"ppo": ("num_envs", "num_steps"), "a2c": ("num_envs", "num_steps"),
+                "dqn": ("num_envs",)}  # fmt: skip
+# Agents that act in Discrete action spaces only.
+DISCRETE_ONLY = ("dqn",)
 
 
 def _check(name: str) -> None:
@@ -45,6 +55,18 @@ def search_space(name: str) -> dict:
     from agents import spaces
 
     return spaces.SEARCH[name]
+
+
+def unit_steps(name: str, hparams) -> int:
+    """Env steps of the smallest unit a run of agent ``name`` trains (see UNIT_HPARAMS)."""
+    _check(name)
+    return math.prod(int(hparams[key]) for key in UNIT_HPARAMS[name])
+
+
+def unit_description(name: str) -> str:
+    """What :func:`unit_steps` counts, for messages (``num_envs x num_steps``)."""
+    _check(name)
+    return " x ".join(UNIT_HPARAMS[name])
 
 
 def load(name: str) -> ModuleType:

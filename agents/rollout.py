@@ -241,45 +241,57 @@ class Agent(tf.Module):
     # -- checkpoints ------------------------------------------------------------------------
 
     def save(self, directory: str) -> None:
-        """Writes everything needed to continue exactly: variables, RNG, env state.
-
-        The directory is replaced atomically: a crash mid-save leaves the previous one.
-        """
-        tmp = directory.rstrip("/") + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        tf.train.Checkpoint(agent=self).write(os.path.join(tmp, "agent"))
-        with open(os.path.join(tmp, "env.pkl"), "wb") as f:
-            pickle.dump(self.runner, f)
-        meta = {
-            "env_id": self.env_id,
-            "seed": self.seed,
-            "hparams": dict(self.hparams),
-            "global_step": int(self.global_step.numpy()),
-        }
-        with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
-        old = directory.rstrip("/") + ".old"
-        if os.path.exists(directory):
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+        """Writes everything needed to continue exactly (see :func:`save_checkpoint`)."""
+        save_checkpoint(self, directory)
 
     def restore(self, directory: str) -> None:
         """Loads a checkpoint written by :meth:`save` of an agent with the same hparams."""
-        with open(os.path.join(directory, "meta.json")) as f:
-            meta = json.load(f)
-        if meta["env_id"] != self.env_id or meta["hparams"] != dict(self.hparams):
-            raise ValueError(f"checkpoint {directory} was written for other hparams or env")
-        tf.train.Checkpoint(agent=self).read(os.path.join(directory, "agent")).assert_consumed()
-        with open(os.path.join(directory, "env.pkl"), "rb") as f:
-            runner = pickle.load(f)
-        self.runner.env.close()
-        self.runner = runner
+        restore_checkpoint(self, directory)
 
     def close(self) -> None:
         self.runner.env.close()
+
+
+def save_checkpoint(agent: tf.Module, directory: str) -> None:
+    """Writes an agent's variables (network, optimizer, RNG, buffers), env and meta data.
+
+    ``agent`` is any algorithm's run state with ``env_id``, ``seed``, ``hparams``,
+    ``runner`` and ``global_step``. The directory is replaced atomically: a crash mid-save
+    leaves the previous one.
+    """
+    tmp = directory.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    tf.train.Checkpoint(agent=agent).write(os.path.join(tmp, "agent"))
+    with open(os.path.join(tmp, "env.pkl"), "wb") as f:
+        pickle.dump(agent.runner, f)
+    meta = {
+        "env_id": agent.env_id,
+        "seed": agent.seed,
+        "hparams": dict(agent.hparams),
+        "global_step": int(agent.global_step.numpy()),
+    }
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    old = directory.rstrip("/") + ".old"
+    if os.path.exists(directory):
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_checkpoint(agent: tf.Module, directory: str) -> None:
+    """Loads a checkpoint of :func:`save_checkpoint` into an agent with the same hparams."""
+    with open(os.path.join(directory, "meta.json")) as f:
+        meta = json.load(f)
+    if meta["env_id"] != agent.env_id or meta["hparams"] != dict(agent.hparams):
+        raise ValueError(f"checkpoint {directory} was written for other hparams or env")
+    tf.train.Checkpoint(agent=agent).read(os.path.join(directory, "agent")).assert_consumed()
+    with open(os.path.join(directory, "env.pkl"), "rb") as f:
+        runner = pickle.load(f)
+    agent.runner.env.close()
+    agent.runner = runner
 
 
 def scalar_hparams(hparams: Mapping[str, Any], names) -> dict[str, tf.Tensor]:

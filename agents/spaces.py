@@ -1,6 +1,6 @@
 """The agents' hyperparameters, declared once (names and defaults follow CleanRL and SB3).
 
-Kept apart from ``ppo.py`` and ``a2c.py`` so that the CLIs, sweep-file checks and most
+Kept apart from ``ppo.py``, ``a2c.py`` and ``dqn.py`` so that the CLIs, sweep-file checks and most
 tests can read the spaces without importing TensorFlow.
 """
 
@@ -108,6 +108,75 @@ A2C = Space(
     ]
 )
 
+DQN = Space(
+    [
+        param("learning_rate", LogRealInterval(1e-5, 1e-2), 2.5e-4, "Adam step size"),
+        param(
+            "num_envs",
+            hp.Discrete([1, 2, 4, 8, 16]),
+            1,
+            "parallel envs (a vector step adds num_envs transitions)",
+        ),
+        param(
+            "buffer_size",
+            hp.IntInterval(100, 2_000_000),
+            10_000,
+            "replay buffer capacity in transitions (oldest overwritten)",
+        ),
+        param("gamma", hp.RealInterval(0.8, 0.9999), 0.99, "discount factor"),
+        param(
+            "tau",
+            hp.RealInterval(0.001, 1.0),
+            1.0,
+            "target update rate: target <- tau * online + (1 - tau) * target (1: hard copy)",
+        ),
+        param(
+            "target_network_frequency",
+            hp.IntInterval(1, 1_000_000),
+            500,
+            "vector steps between target network updates",
+        ),
+        param("batch_size", hp.Discrete([16, 32, 64, 128, 256, 512]), 128, "transitions per step"),
+        param("start_e", hp.RealInterval(0.0, 1.0), 1.0, "exploration epsilon at the start"),
+        param("end_e", hp.RealInterval(0.0, 1.0), 0.05, "exploration epsilon at the end"),
+        param(
+            "exploration_fraction",
+            hp.RealInterval(0.0, 1.0),
+            0.5,
+            "share of the run over which epsilon falls linearly from start_e to end_e",
+        ),
+        param(
+            "learning_starts",
+            hp.IntInterval(0, 10_000_000),
+            10_000,
+            "env steps of random-ish play before the first gradient step",
+        ),
+        param(
+            "train_frequency",
+            hp.IntInterval(1, 1000),
+            10,
+            "vector steps between training rounds",
+        ),
+        param("gradient_steps", hp.IntInterval(1, 1000), 1, "gradient steps per training round"),
+        param("loss", hp.Discrete(["mse", "huber"]), "mse", "TD error loss"),
+        param(
+            "double_dqn",
+            hp.Discrete([False, True]),
+            False,
+            "pick the next action with the online network, value it with the target (van Hasselt)",
+        ),
+        param("max_grad_norm", LogRealInterval(0.1, 100.0), 10.0, "global gradient-norm limit"),
+        param(
+            "hidden_size",
+            hp.Discrete([16, 32, 64, 128, 256]),
+            128,
+            "units in each hidden layer of the Q-network",
+        ),
+        param("num_layers", hp.IntInterval(1, 4), 2, "hidden layers of the Q-network"),
+        param("activation", hp.Discrete(["relu", "tanh"]), "relu", "hidden activation"),
+    ]
+)
+
 # Named sets of overrides (``python -m tfhparam.train --preset NAME``), checked at import.
 PRESETS = {
     "ppo": {
@@ -129,7 +198,7 @@ PRESETS = {
 }
 for _agent, _presets in PRESETS.items():
     for _overrides in _presets.values():
-        {"ppo": PPO, "a2c": A2C}[_agent].resolve(_overrides)
+        {"ppo": PPO, "a2c": A2C, "dqn": DQN}[_agent].resolve(_overrides)
 
 # What a sweep searches when its file or command line names no space: ranges practitioners
 # use (RL Baselines3 Zoo's samplers, narrowed to what pays on classic control).
@@ -148,5 +217,12 @@ SEARCH = {
         "gae_lambda": {"min": 0.9, "max": 1.0},
         "num_steps": [5, 8, 16],
         "max_grad_norm": {"min": 0.3, "max": 5.0, "log": True},
+    },
+    "dqn": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "target_network_frequency": [100, 250, 500, 1000],
+        "exploration_fraction": {"min": 0.1, "max": 0.5},
+        "batch_size": [64, 128, 256],
+        "train_frequency": [1, 4, 10],
     },
 }

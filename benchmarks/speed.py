@@ -2,10 +2,13 @@
 
     python benchmarks/speed.py --repeats 3
 
-Peer: gymnasium's 4-env CartPole-v1 stepped with random actions (precomputed, so only the
-env is timed). Agent: steady-state env steps/s of PPO with CleanRL's default configuration
-(4 envs x 128 steps, 4 epochs x 4 minibatches) and of A2C with its defaults, start-up and
-tracing excluded. Measurements are interleaved and the medians reported.
+Peers: gymnasium's 4-env and 1-env CartPole-v1 stepped with random actions (precomputed,
+so only the env is timed). Agents: steady-state env steps/s of PPO with CleanRL's default
+configuration (4 envs x 128 steps, 4 epochs x 4 minibatches), of A2C with its defaults
+(8 envs x 5 steps) and of DQN with CleanRL's defaults (1 env, a gradient step every 10
+steps, measured after learning starts), start-up and tracing excluded. Measurements are
+interleaved and the medians reported; each agent is compared with the raw env of its
+own number of envs.
 """
 
 import argparse
@@ -32,8 +35,9 @@ def agent_rate(name: str, seconds: float) -> float:
     module = agents.load(name)
     agent = module.make_agent("CartPole-v1", {}, seed=0)
     iterations = module.train(agent, 10**9)
-    for _ in range(3):  # tracing and warm-up
-        next(iterations)
+    learning_starts = int(agent.hparams.get("learning_starts", 0))
+    while int(agent.global_step.numpy()) < learning_starts or agent.iteration.numpy() < 3:
+        next(iterations)  # tracing, warm-up, and DQN's steps before learning starts
     start_step, start = int(agent.global_step.numpy()), time.perf_counter()
     while time.perf_counter() - start < seconds:
         next(iterations)
@@ -49,19 +53,20 @@ def main() -> None:
     parser.add_argument("--inter-op-threads", type=int, default=1)
     args = parser.parse_args()
     agents.configure_threads(inter_op=args.inter_op_threads)
-    raw, ppo, a2c = [], [], []
+    rates: dict[str, list[float]] = {"raw4": [], "raw1": [], "ppo": [], "a2c": [], "dqn": []}
     for _ in range(args.repeats):
-        raw.append(raw_env_rate(4))
-        ppo.append(agent_rate("ppo", args.seconds))
-        a2c.append(agent_rate("a2c", args.seconds))
-        print(
-            f"raw 4-env CartPole {raw[-1]:.0f} | PPO {ppo[-1]:.0f} | A2C {a2c[-1]:.0f} steps/s",
-            flush=True,
-        )
-    r, p, a = statistics.median(raw), statistics.median(ppo), statistics.median(a2c)
+        rates["raw4"].append(raw_env_rate(4))
+        rates["raw1"].append(raw_env_rate(1))
+        for name in agents.AGENTS:
+            rates[name].append(agent_rate(name, args.seconds))
+        print(" | ".join(f"{name} {values[-1]:.0f}" for name, values in rates.items())
+              + " steps/s", flush=True)  # fmt: skip
+    m = {name: statistics.median(values) for name, values in rates.items()}
     print(
-        f"SUMMARY medians: raw {r:.0f} steps/s, PPO {p:.0f} ({p / r:.3f} of raw), "
-        f"A2C {a:.0f} ({a / r:.3f} of raw; A2C uses 8 envs x 5 steps)"
+        f"SUMMARY medians: raw 4-env {m['raw4']:.0f} steps/s, raw 1-env {m['raw1']:.0f}; "
+        f"PPO {m['ppo']:.0f} ({m['ppo'] / m['raw4']:.3f} of raw 4-env), "
+        f"A2C {m['a2c']:.0f} (8 envs; {m['a2c'] / m['raw4']:.3f} of raw 4-env), "
+        f"DQN {m['dqn']:.0f} ({m['dqn'] / m['raw1']:.3f} of raw 1-env)"
     )
 
 

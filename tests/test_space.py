@@ -92,7 +92,7 @@ def test_agent_spaces_use_cleanrl_names_and_log_scales():
     )
     assert agents.space("a2c").defaults()["gae_lambda"] == 1.0
     with pytest.raises(ValueError, match="unknown agent"):
-        agents.space("dqn")
+        agents.space("sac")
 
 
 def test_spaces_and_agent_registry_do_not_import_tensorflow():

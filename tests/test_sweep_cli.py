@@ -25,7 +25,8 @@ def run(*args, cwd=None, timeout=300):
     (["--set", "learning_rate=3"], "learning_rate=3.0 is outside its domain"),
     (["--total-timesteps", "-5"], "--total-timesteps must be positive"),
     (["--trials", "0"], "--trials must be positive"),
-    (["--agent", "dqn"], "unknown agent 'dqn'"),
+    (["--agent", "sac"], "unknown agent 'sac'"),
+    (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
     (["--results"], "--results needs --name"),
     (["--name", "nothing_here", "--results"], "no sweep results in"),
 ])  # fmt: skip

@@ -12,14 +12,16 @@ from tfhparam import train
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--agent", "dqn"], "invalid choice: 'dqn'"),
+        (["--agent", "sac"], "invalid choice: 'sac'"),
         (["--env", "NoSuchEnv-v9"], "unknown env id 'NoSuchEnv-v9'"),
         (["--learning-rate", "5"], "learning_rate=5.0 is outside its domain"),
         (["--learning_rate", "abc"], "learning_rate='abc' is not a float"),
         (["--total-timesteps", "-10"], "--total-timesteps must be positive"),
         (["--no-such-hparam", "1"], "unrecognized arguments: --no-such-hparam"),
-        (["--total-timesteps", "100"], "less than one rollout"),
+        (["--total-timesteps", "100"], "less than one unit of training"),
         (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
+        (["--agent", "dqn", "--buffer-size", "10"], "buffer_size=10 is outside its domain"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):

@@ -25,14 +25,23 @@ def fail(message: str, prog: str = "tfhparam", status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
-def check_env_id(env_id: str) -> None:
-    """Raises UsageError for an env id gymnasium does not know (no env is built)."""
+def check_env_id(env_id: str, agent: str | None = None) -> None:
+    """Raises UsageError for an env id gymnasium does not know, or whose actions ``agent``
+    cannot take (DQN needs Discrete actions; only then is the env built to look)."""
     import gymnasium as gym
+
+    import agents
 
     try:
         gym.spec(env_id)
     except gym.error.Error as error:
         raise UsageError(f"unknown env id {env_id!r}: {error}") from None
+    if agent in agents.DISCRETE_ONLY:
+        env = gym.make(env_id)
+        action_space = env.action_space
+        env.close()
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
 
 
 def format_count(n: float) -> str:

@@ -350,8 +350,8 @@ def build(
         budget = budget / sweep.options["max_epochs"]
     if budget < batch:
         raise SweepError(
-            f"total_timesteps: {sweep.total_timesteps} gives a trial less than one rollout "
-            f"(num_envs x num_steps up to {batch}"
+            f"total_timesteps: {sweep.total_timesteps} gives a trial less than one unit of "
+            f"training ({agents.unit_description(sweep.agent)} up to {batch}"
             + (
                 f", per Hyperband unit of 1/{sweep.options['max_epochs']}"
                 if strategy == "hyperband"
@@ -373,4 +373,4 @@ def _largest_batch(sweep: Sweep) -> int:
             return int(max(domain.values))
         return int(math.floor(domain.max_value))
 
-    return largest("num_envs") * largest("num_steps")
+    return math.prod(largest(name) for name in agents.UNIT_HPARAMS[sweep.agent])

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import agents
 from tfhparam import config, processes
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
@@ -28,7 +29,7 @@ def build_parser() -> Parser:
     add = parser.add_argument
     add("--strategy", help=f"one of {', '.join(config.STRATEGIES)} (default random)")
     add("--config", metavar="FILE", help="a sweep file (YAML); flags override it")
-    add("--agent", help="ppo or a2c (default ppo)")
+    add("--agent", help=f"one of {', '.join(agents.AGENTS)} (default ppo)")
     add("--env", action="append", dest="envs", metavar="ENV_ID", help="repeatable")
     add("--seeds", type=int, help="seeds per env (default 1)")
     add("--trials", type=int, help="trials for grid, random, bayesian (default 10)")
@@ -82,7 +83,7 @@ def resolve(args) -> config.Sweep:
         flags["name"] = f"{agent}_{strategy}"
     sweep = config.build(data, flags, source=source)
     for env_id in sweep.envs:
-        check_env_id(env_id)
+        check_env_id(env_id, sweep.agent)
     return sweep
 
 

@@ -59,7 +59,7 @@ def parse(argv: Sequence[str]):
     args = build_parser(known.agent).parse_args(argv)
     if args.total_timesteps <= 0:
         raise UsageError(f"--total-timesteps must be positive, got {args.total_timesteps}")
-    check_env_id(args.env)
+    check_env_id(args.env, args.agent)
     space = agents.space(args.agent)
     given = [(k[3:], v) for k, v in vars(args).items() if k.startswith("hp_") and v is not None]
     presets = agents.presets(args.agent)
@@ -69,11 +69,11 @@ def parse(argv: Sequence[str]):
             f"choose from {', '.join(presets) or 'none'}"
         )
     hparams = space.resolve({**presets.get(args.preset, {}), **space.parse(given)})
-    batch = hparams["num_envs"] * hparams["num_steps"]
-    if args.total_timesteps < batch:
+    unit = agents.unit_steps(args.agent, hparams)
+    if args.total_timesteps < unit:
         raise UsageError(
-            f"--total-timesteps {args.total_timesteps} is less than one rollout "
-            f"(num_envs x num_steps = {batch})"
+            f"--total-timesteps {args.total_timesteps} is less than one unit of training "
+            f"({agents.unit_description(args.agent)} = {unit})"
         )
     return args, hparams
 

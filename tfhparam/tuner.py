@@ -170,7 +170,7 @@ class RLTuner(base_tuner.BaseTuner):
     Args:
         oracle: any Keras Tuner oracle with objective ``kt.Objective("score", "max")``; if
             its space is empty, the agent's default search space is declared on it.
-        agent: ``ppo`` or ``a2c``.
+        agent: ``ppo``, ``a2c`` or ``dqn``.
         envs: gymnasium env ids.
         seeds: how many seeds per env (``seed * 1000 + k``), or the seed values.
         total_timesteps: env steps per run; with Hyperband, the longest run's budget (one
@@ -281,8 +281,9 @@ class RLTuner(base_tuner.BaseTuner):
 
     def hyperband_unit(self, hparams: Mapping[str, Any]) -> int:
         """Env steps in one Hyperband epoch: ``total_timesteps / max_epochs`` rounded down
-        to whole rollouts (``num_envs x num_steps``), so every increment is trained exactly."""
-        rollout = int(hparams["num_envs"]) * int(hparams["num_steps"])
+        to whole units of training (rollouts of ``num_envs x num_steps`` for PPO and A2C,
+        vector steps for DQN), so every increment is trained exactly."""
+        rollout = agents.unit_steps(self.agent, hparams)
         return max(self.total_timesteps // self.max_epochs() // rollout, 1) * rollout
 
     def trial_dir(self, trial_id: str) -> str:
