@@ -1,4 +1,4 @@
-"""Installs tfhparam (sweeps, tuner, CLIs) and agents (pure-TensorFlow PPO and A2C)."""
+"""Installs tfhparam (sweeps, tuner, report, CLIs) and agents (pure-TensorFlow PPO, A2C, DQN)."""
 
 from setuptools import find_packages, setup
 
@@ -26,7 +26,9 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff==0.17.6"],  # ruff pinned: its format style changes
+        # python -m tfhparam.report draws its figures with matplotlib.
+        "report": ["matplotlib>=3.7"],
+        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7"],  # ruff pinned: format style
         # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
         "docs": ["playwright>=1.40"],
     },

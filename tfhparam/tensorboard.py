@@ -1,8 +1,9 @@
-"""The one module that writes TensorBoard summaries (scalars and the HParams plugin's data).
+"""The one module that writes and reads TensorBoard event files (scalars, HParams data).
 
-It writes event files with TensorBoard's own writer and protos, without TensorFlow, so a
-sweep driver and its tests never pay TensorFlow's import. It knows no agent: it takes
-``HParam`` objects, names and numbers.
+It writes event files with TensorBoard's own writer and protos, and reads scalars back
+with a small TFRecord reader, all without TensorFlow, so a sweep driver, the report and
+their tests never pay TensorFlow's import. It knows no agent: it takes ``HParam`` objects,
+names and numbers.
 
 Layout: ``hparams_config`` once at the sweep root; one session (a run directory) per
 (trial, env, seed), whose group name is shared by the seeds of a (trial, env) pair so the
@@ -11,9 +12,12 @@ HParams tab averages them.
 
 from __future__ import annotations
 
+import glob
 import math
+import os
+import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -103,3 +107,39 @@ def _plugin_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summar
         tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
     )
     return summary
+
+
+def _records(path: str) -> Iterator[bytes]:
+    """The records of a TFRecord file; stops quietly at a record still being written.
+
+    Format: little-endian uint64 length, uint32 CRC of the length, data, uint32 CRC of the
+    data. The CRCs are not checked: a short read is the only damage a live writer makes.
+    """
+    with open(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if len(header) < 12:
+                return
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                return
+            yield data
+
+
+def read_scalars(run_dir: str, tags: Sequence[str]) -> dict[str, list[tuple[int, float]]]:
+    """Every ``(step, value)`` of the named scalars in a run directory's event files.
+
+    Works on a run still being written (a partly written last record is skipped).
+    """
+    wanted = set(tags)
+    series: dict[str, list[tuple[int, float]]] = {tag: [] for tag in tags}
+    for path in sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))):
+        for record in _records(path):
+            event = event_pb2.Event.FromString(record)
+            for value in event.summary.value:
+                if value.tag in wanted and value.WhichOneof("value") == "simple_value":
+                    series[value.tag].append((int(event.step), float(value.simple_value)))
+    for points in series.values():
+        points.sort(key=lambda point: point[0])
+    return series

@@ -38,6 +38,9 @@ from tfhparam.space import (
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 OBJECTIVE = "score"
+# What the tuner trains (agent, envs, seeds, budget, fixed hparams, scoring), written by
+# the chief at the start of a search; read by the report.
+DEFINITION_FILE = "definition.json"
 SESSION_HPARAMS = ("trial", "env")  # shown as columns besides the searched hparams
 
 
@@ -236,6 +239,12 @@ class RLTuner(base_tuner.BaseTuner):
         self._progress.begin()
         if self.is_worker:
             return
+        definition = {"agent": self.agent, "envs": self.envs, "seeds": self.run_seeds,
+                      "total_timesteps": self.total_timesteps, "fixed": self.fixed,
+                      "target_scores": self.target_scores, "aggregate": self.aggregate,
+                      "last_n": self.last_n}  # fmt: skip
+        _write_atomic(os.path.join(self.project_dir, DEFINITION_FILE),
+                      json.dumps(definition, indent=1))  # fmt: skip
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             write_hparams_config(self.project_dir, self.session_hparams())
