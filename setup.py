@@ -28,7 +28,10 @@ setup(
     extras_require={
         # python -m tfhparam.report draws its figures with matplotlib.
         "report": ["matplotlib>=3.7"],
-        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7"],  # ruff pinned: format style
+        # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
+        "optuna": ["optuna>=3.4"],
+        # ruff pinned: its format style changes between releases
+        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7", "optuna>=3.4"],
         # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
         "docs": ["playwright>=1.40"],
     },

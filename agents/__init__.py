@@ -24,6 +24,11 @@ AGENTS = ("ppo", "a2c", "dqn")
 # on-policy agents, one vector step for DQN. Budgets are whole multiples of it.
 UNIT_HPARAMS = {"ppo": ("num_envs", "num_steps"), "a2c": ("num_envs", "num_steps"),
                 "dqn": ("num_envs",)}  # fmt: skip
+# Hparams that shape a run's variables or env (network, buffer, env count, rollout): a
+# checkpoint continues only under the same values; PBT never perturbs them. Any other
+# hparam may change between a save and a restore (a new learning rate, say).
+STRUCTURAL_HPARAMS = ("num_envs", "num_steps", "hidden_size", "num_layers", "activation",
+                      "buffer_size", "norm_obs", "norm_reward")  # fmt: skip
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 

@@ -293,7 +293,8 @@ class DQNAgent(tf.Module):
         save_checkpoint(self, directory)
 
     def restore(self, directory: str) -> None:
-        """Loads a checkpoint written by :meth:`save` of an agent with the same hparams."""
+        """Loads a checkpoint of :meth:`save` (structural hparams must match, see
+        :func:`agents.rollout.restore_checkpoint`)."""
         restore_checkpoint(self, directory)
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
+import agents
 from agents.common import ActorCritic, RunningMeanStd
 
 
@@ -245,7 +246,8 @@ class Agent(tf.Module):
         save_checkpoint(self, directory)
 
     def restore(self, directory: str) -> None:
-        """Loads a checkpoint written by :meth:`save` of an agent with the same hparams."""
+        """Loads a checkpoint of :meth:`save` (structural hparams must match, see
+        :func:`restore_checkpoint`)."""
         restore_checkpoint(self, directory)
 
     def close(self) -> None:
@@ -282,11 +284,22 @@ def save_checkpoint(agent: tf.Module, directory: str) -> None:
 
 
 def restore_checkpoint(agent: tf.Module, directory: str) -> None:
-    """Loads a checkpoint of :func:`save_checkpoint` into an agent with the same hparams."""
+    """Loads a checkpoint of :func:`save_checkpoint` into an agent of the same env.
+
+    Hparams that shape variables or envs (``agents.STRUCTURAL_HPARAMS``) must match; the
+    others may differ: training continues under the agent's own values (how PBT copies a
+    member and then perturbs its hparams).
+    """
     with open(os.path.join(directory, "meta.json")) as f:
         meta = json.load(f)
-    if meta["env_id"] != agent.env_id or meta["hparams"] != dict(agent.hparams):
-        raise ValueError(f"checkpoint {directory} was written for other hparams or env")
+    if meta["env_id"] != agent.env_id:
+        raise ValueError(f"checkpoint {directory} was written for {meta['env_id']}, "
+                         f"not {agent.env_id}")  # fmt: skip
+    for name in agents.STRUCTURAL_HPARAMS:
+        saved = meta["hparams"].get(name)
+        if name in agent.hparams and saved != agent.hparams[name]:
+            raise ValueError(f"checkpoint {directory} was written for other hparams: {name}="
+                             f"{saved!r}, not {agent.hparams[name]!r}")  # fmt: skip
     tf.train.Checkpoint(agent=agent).read(os.path.join(directory, "agent")).assert_consumed()
     with open(os.path.join(directory, "env.pkl"), "rb") as f:
         runner = pickle.load(f)

@@ -115,13 +115,23 @@ def test_checkpoint_restore_continues_exactly(algo, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_restore_refuses_a_checkpoint_of_other_hparams(tmp_path):
+def test_restore_refuses_other_structural_hparams_and_takes_new_learning_rates(tmp_path):
     ppo = agents.load("ppo")
     agent = ppo.make_agent("CartPole-v1", TINY, seed=0)
+    list(ppo.train(agent, 2 * 32))
     agent.save(str(tmp_path / "c"))
-    other = ppo.make_agent("CartPole-v1", {**TINY, "learning_rate": 1e-3}, seed=0)
-    with pytest.raises(ValueError, match="other hparams"):
-        other.restore(str(tmp_path / "c"))
+    wider = ppo.make_agent("CartPole-v1", {**TINY, "hidden_size": 32}, seed=0)
+    with pytest.raises(ValueError, match="other hparams: hidden_size=16"):
+        wider.restore(str(tmp_path / "c"))
+    with pytest.raises(ValueError, match="written for CartPole-v1"):
+        ppo.make_agent("Acrobot-v1", TINY, seed=0).restore(str(tmp_path / "c"))
+    faster = ppo.make_agent("CartPole-v1", {**TINY, "learning_rate": 1e-3}, seed=0)
+    faster.restore(str(tmp_path / "c"))  # PBT's exploit: same weights, new learning rate
+    assert int(faster.global_step.numpy()) == 64
+    for a, b in zip(agent.network.trainable_variables, faster.network.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    rates = [m["charts/learning_rate"] for m in ppo.train(faster, 4 * 32)]
+    np.testing.assert_allclose(rates, [0.5e-3, 0.25e-3], rtol=1e-5)  # annealed from 1e-3
 
 
 def test_continuous_actions_are_clipped_to_the_box_for_the_env():

@@ -139,6 +139,20 @@ def test_hyperband_promotions_continue_their_parents_curve(tmp_path):
     report.write_report(directory)
 
 
+def test_pbt_sweeps_get_a_schedule_figure(tmp_path):
+    options = {"population_size": 4, "generations": 3}
+    directory = fake_sweep(tmp_path, name="pbt", strategy="pbt", diverge_below=0.0,
+                           strategy_options=options)  # fmt: skip
+    members = report.pbt_members(report.load(directory))
+    assert sorted(members) == [0, 1, 2, 3]
+    assert all([r["generation"] for r in rows] == [0, 1, 2] for rows in members.values())
+    paths = report.write_report(directory)
+    assert matplotlib.image.imread(paths["pbt_schedule"]).shape[0] > 200
+    with open(paths["report.md"]) as f:
+        assert "![pbt_schedule.png](pbt_schedule.png)" in f.read()
+    assert "pbt_schedule" not in report.write_report(fake_sweep(tmp_path / "plain"))
+
+
 def test_a_running_sweep_reports_its_running_trial(tmp_path):
     directory = fake_sweep(tmp_path)
     # a trial that has started: Keras Tuner's trial.json and a half-written event file

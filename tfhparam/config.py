@@ -3,7 +3,8 @@
 A sweep file (every key optional; flags override it)::
 
     agent: ppo
-    strategy: random          # grid | random | hyperband | bayesian
+    strategy: random          # grid | random | hyperband | bayesian | pbt | evolution | tpe
+    prune: none               # none | median | asha (random, grid, bayesian, tpe)
     trials: 16                # grid, random, bayesian
     seeds: 2
     total_timesteps: 100000   # per trial; Hyperband's maximum
@@ -36,14 +37,29 @@ import agents
 from tfhparam.scoring import AGGREGATES
 from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, describe, hp
 
-STRATEGIES = ("grid", "random", "hyperband", "bayesian")
+STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
+PRUNERS = ("none", "median", "asha")
+PRUNABLE = ("grid", "random", "bayesian", "tpe")  # strategies whose trials can be pruned
 OPTION_DEFAULTS = {
     "grid_points": 3,  # points per interval in a grid (log-spaced on log scales)
     "max_epochs": 27,  # Hyperband: budget units of the longest trial
     "factor": 3,  # Hyperband: 1/factor of a round goes on to the next
     "hyperband_iterations": 1,
-    "num_initial_points": None,  # Bayesian: random trials first (default 3 x hparams)
+    "num_initial_points": None,  # Bayesian, TPE: random trials first
+    "population_size": 8,  # PBT, evolution
+    "generations": 4,  # PBT: intervals per member; evolution: generations
+    "quantile": 0.25,  # PBT: share of the population replaced and copied from
+    "resample_probability": 0.25,  # PBT: explore redraws instead of perturbing
+    "tournament_size": 3,  # evolution
+    "mutation_probability": 0.2,  # evolution: per hparam of a child
+    "elites": 1,  # evolution: best trials carried over unchanged
+    "prune_reports": 10,  # pruning: intermediate scores per run
+    "prune_warmup": 3,  # pruning: reports before any stop (ASHA: the first rung)
+    "prune_min_trials": 4,  # median pruning: other trials needed at a step
+    "prune_factor": 3,  # ASHA: the top 1/factor go on at each rung
 }
+FLOAT_OPTIONS = {"quantile": (0.0, 0.5), "resample_probability": (0.0, 1.0),
+                 "mutation_probability": (0.0, 1.0)}  # fmt: skip
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -69,6 +85,7 @@ class Sweep:
     space: dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> hp domain
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> value
     options: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTION_DEFAULTS))
+    prune: str = "none"
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -93,6 +110,7 @@ class Sweep:
             "space": {k: domain_to_spec(d) for k, d in self.space.items()},
             "fixed": self.fixed,
             "options": self.options,
+            "prune": self.prune,
         }
 
 
@@ -199,6 +217,7 @@ FILE_KEYS = {
     "last_n",
     "space",
     "strategy_options",
+    "prune",
 }
 
 
@@ -261,6 +280,13 @@ def build(
     if strategy not in STRATEGIES:
         raise SweepError(f"strategy: unknown strategy {strategy!r}; choose from {STRATEGIES}")
     sweep.strategy = strategy
+    prune = flags.get("prune", data.get("prune", sweep.prune))
+    if prune not in PRUNERS:
+        raise SweepError(f"prune: unknown pruner {prune!r}; choose from {PRUNERS}")
+    if prune != "none" and strategy not in PRUNABLE:
+        raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, "
+                         f"not {strategy}")  # fmt: skip
+    sweep.prune = prune
 
     for key, minimum in (("seeds", 1), ("trials", 1), ("total_timesteps", 1), ("seed", 0),
                          ("last_n", 1)):  # fmt: skip
@@ -337,8 +363,24 @@ def build(
         )
     sweep.options = {**OPTION_DEFAULTS, **options}
     for key, minimum in (("grid_points", 2), ("max_epochs", 1), ("factor", 2),
-                         ("hyperband_iterations", 1)):  # fmt: skip
+                         ("hyperband_iterations", 1), ("population_size", 2),
+                         ("generations", 1), ("tournament_size", 1), ("elites", 0),
+                         ("prune_reports", 1), ("prune_warmup", 1), ("prune_min_trials", 1),
+                         ("prune_factor", 2)):  # fmt: skip
         sweep.options[key] = _int(sweep.options, key, minimum, f"{where}strategy_options.")
+    for key, (low, high) in FLOAT_OPTIONS.items():
+        value = sweep.options[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (low <= value <= high)
+        ):
+            raise SweepError(f"{where}strategy_options.{key}: must be a number in "
+                             f"[{low}, {high}], got {value!r}")  # fmt: skip
+        sweep.options[key] = float(value)
+    if sweep.options["elites"] >= sweep.options["population_size"]:
+        raise SweepError(f"{where}strategy_options.elites: must be below population_size "
+                         f"({sweep.options['population_size']})")  # fmt: skip
     if sweep.options["num_initial_points"] is not None:
         sweep.options["num_initial_points"] = _int(
             sweep.options, "num_initial_points", 1, f"{where}strategy_options."
@@ -348,6 +390,8 @@ def build(
     budget = sweep.total_timesteps
     if strategy == "hyperband":
         budget = budget / sweep.options["max_epochs"]
+    if strategy == "pbt":
+        budget = budget / sweep.options["generations"]
     if budget < batch:
         raise SweepError(
             f"total_timesteps: {sweep.total_timesteps} gives a trial less than one unit of "
@@ -355,6 +399,8 @@ def build(
             + (
                 f", per Hyperband unit of 1/{sweep.options['max_epochs']}"
                 if strategy == "hyperband"
+                else f", per PBT interval of 1/{sweep.options['generations']}"
+                if strategy == "pbt"
                 else ""
             )
             + ")"

@@ -6,7 +6,8 @@ files (trials not yet in the table), and the runs' TensorBoard event files (lear
 curves). So it works on a sweep that is still running, and needs no TensorFlow.
 
 Writes into ``logs/NAME/report/``: ``learning_curves.png``, ``score_vs_hparams.png``,
-``parallel_coordinates.png``, ``importance.png``, ``report.md`` and ``report.html``.
+``parallel_coordinates.png``, ``importance.png`` (and for PBT, ``pbt_schedule.png``),
+``report.md`` and ``report.html``.
 Plotting needs matplotlib (``pip install 'tfhparam[report]'``); the importance model is
 scikit-learn's random forest (installed with keras-tuner's Bayesian extra).
 """
@@ -374,6 +375,64 @@ def plot_parallel_coordinates(sweep: Sweep, path: str) -> None:
     plt.close(fig)
 
 
+def pbt_members(sweep: Sweep) -> dict[int, list[dict[str, Any]]]:
+    """PBT: each member's intervals in order (empty for other strategies)."""
+    members: dict[int, list[dict[str, Any]]] = {}
+    for row in sweep.rows:
+        if row.get("member") is not None and row["steps"]:
+            members.setdefault(int(row["member"]), []).append(row)
+    for rows in members.values():
+        rows.sort(key=lambda r: r["generation"])
+    return members
+
+
+def plot_pbt_schedule(sweep: Sweep, path: str) -> None:
+    """PBT: each member's hyperparameters (and score) over env steps, one panel per
+    numeric hparam; a dot marks an interval that began by copying another member."""
+    plt = _pyplot()
+    members = pbt_members(sweep)
+    member_of = {row["trial"]: m for m, rows in members.items() for row in rows}
+    names = [n for n in sweep.domains if sweep.domains[n].kind != "choice"]
+    panels = [*names, "score"]
+    columns = min(len(panels), 3)
+    rows_n = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(4.8 * columns, 3.2 * rows_n),
+                             squeeze=False)  # fmt: skip
+    colors = plt.get_cmap("tab10")
+    for panel, name in zip(axes.flat, panels):
+        for member, rows in sorted(members.items()):
+            xs, ys, copied = [], [], []
+            for row in rows:
+                start = row["steps"] * row["generation"] / (row["generation"] + 1)
+                value = row["score"] if name == "score" else row["hparams"].get(name)
+                if value is None:
+                    continue
+                xs += [start, row["steps"]]
+                ys += [value, value]
+                if row.get("parent") is not None and member_of.get(row["parent"]) != member:
+                    copied.append((start, value))
+            color = colors(member % 10)
+            panel.plot(xs, ys, color=color, linewidth=1.2, label=f"member {member}")
+            if copied:
+                panel.scatter(*zip(*copied), color=color, s=18, zorder=3)
+        if name != "score" and sweep.domains[name].kind == "log":
+            panel.set_yscale("log")
+        panel.set_title(name, fontsize=10)
+        panel.set_xlabel("env steps")
+        panel.grid(alpha=0.3)
+    spare = list(axes.flat)[len(panels) :]
+    for panel in spare:
+        panel.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    (spare[0] if spare else fig).legend(handles, labels, loc="center" if spare else "lower right",
+                                        fontsize=8, ncol=2)  # fmt: skip
+    fig.suptitle(f"{sweep.name}: PBT schedules (dots: exploit, copied from another member)",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def importance(sweep: Sweep) -> dict[str, float] | None:
     """Random-forest importance of each varied hparam for the score (scikit-learn's mean
     decrease in impurity, summing to 1), or None with fewer than 4 completed trials."""
@@ -480,6 +539,13 @@ def blocks(sweep: Sweep, images: dict[str, str], importances: dict[str, float] |
         out.append(("text", f"Not computed: it needs {MIN_TRIALS_FOR_IMPORTANCE} completed "
                             "trials and a hyperparameter that varies among them."))  # fmt: skip
     out.append(("image", images["importance"]))
+    if "pbt_schedule" in images:
+        out.append(("heading", "PBT schedules"))
+        out.append(("text", "Each member's hyperparameters and score over env steps; a dot "
+                            "marks an interval that began by copying a better member's "
+                            "weights and hyperparameters (exploit) and perturbing them "
+                            "(explore). Rows of the results table are intervals."))  # fmt: skip
+        out.append(("image", images["pbt_schedule"]))
     return out
 
 
@@ -562,6 +628,10 @@ def write_report(directory: str, output: str | None = None, top_k: int = 5,
     plot_parallel_coordinates(sweep, paths["parallel_coordinates"])
     importances = importance(sweep)
     plot_importance(sweep, importances, paths["importance"])
+    if pbt_members(sweep):
+        images["pbt_schedule"] = "pbt_schedule.png"
+        paths["pbt_schedule"] = os.path.join(output, images["pbt_schedule"])
+        plot_pbt_schedule(sweep, paths["pbt_schedule"])
     content = blocks(sweep, images, importances, top)
     for name, render in (("report.md", to_markdown), ("report.html", to_html)):
         paths[name] = os.path.join(output, name)
@@ -593,8 +663,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ReportError, UsageError) as error:
         fail(str(error), prog=PROG)
     print(f"report: {paths['report.md']} and {paths['report.html']}")
-    for name in FIGURES:
-        print(f"  {paths[name]}")
+    for path in paths.values():
+        if path.endswith(".png"):
+            print(f"  {path}")
     return 0
 
 

@@ -9,6 +9,7 @@ Rerunning the same command resumes an interrupted sweep. Exit status: 0 done, 2 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -29,6 +30,7 @@ def build_parser() -> Parser:
     add = parser.add_argument
     add("--strategy", help=f"one of {', '.join(config.STRATEGIES)} (default random)")
     add("--config", metavar="FILE", help="a sweep file (YAML); flags override it")
+    add("--prune", help="stop trials falling behind: none, median or asha (default none)")
     add("--agent", help=f"one of {', '.join(agents.AGENTS)} (default ppo)")
     add("--env", action="append", dest="envs", metavar="ENV_ID", help="repeatable")
     add("--seeds", type=int, help="seeds per env (default 1)")
@@ -76,12 +78,15 @@ def resolve(args) -> config.Sweep:
         "name": args.name, "agent": args.agent, "strategy": args.strategy, "envs": args.envs,
         "target_scores": args.target_scores or [], "seeds": args.seeds, "trials": args.trials,
         "total_timesteps": args.total_timesteps, "seed": args.seed, "aggregate": args.aggregate,
-        "last_n": args.last_n, "set": args.set or [],
+        "last_n": args.last_n, "set": args.set or [], "prune": args.prune,
     }  # fmt: skip
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
         flags["name"] = f"{agent}_{strategy}"
     sweep = config.build(data, flags, source=source)
+    if sweep.strategy == "tpe" and importlib.util.find_spec("optuna") is None:
+        raise UsageError("--strategy tpe needs Optuna: pip install 'tfhparam[optuna]' "
+                         "(or pip install optuna)")  # fmt: skip
     for env_id in sweep.envs:
         check_env_id(env_id, sweep.agent)
     return sweep

@@ -31,6 +31,7 @@ METRICS = (
     ("explained_variance", "of the value function, last iteration"),
     ("episode_length", "mean length of episodes finished"),
     ("score", "what the search maximizes (the trial's aggregate)"),
+    ("pruned", "1 if the pruner stopped the trial early (its score is then partial)"),
 )
 
 STATUS = {

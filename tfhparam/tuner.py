@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import base_tuner
 
 import agents
-from tfhparam import scoring
+from tfhparam import oracles, scoring
 from tfhparam.space import (
     Space,
     SpaceError,
@@ -38,10 +39,14 @@ from tfhparam.space import (
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 OBJECTIVE = "score"
+# With pruning, run_trial reports the final score itself (after its intermediate ones), and
+# Keras Tuner warns that a metric reported from run_trial is a deprecated use.
+warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
 # What the tuner trains (agent, envs, seeds, budget, fixed hparams, scoring), written by
 # the chief at the start of a search; read by the report.
 DEFINITION_FILE = "definition.json"
 SESSION_HPARAMS = ("trial", "env")  # shown as columns besides the searched hparams
+PRUNED_TAG = "pruned"  # a scalar of 1 in a pruned trial's runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +121,6 @@ def make_oracle(sweep) -> kt.Oracle:
         max_consecutive_failed_trials=10**9,  # a failed trial never stops the sweep
     )
     options = sweep.options
-    if sweep.strategy == "grid":
-        grid = {name: grid_values(d, options["grid_points"]) for name, d in sweep.space.items()}
-        return GridOracle(grid, max_trials=sweep.trials, **common)
-    if sweep.strategy == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=sweep.trials, **common)
     if sweep.strategy == "hyperband":
         return kt.oracles.HyperbandOracle(
             max_epochs=options["max_epochs"],
@@ -128,11 +128,44 @@ def make_oracle(sweep) -> kt.Oracle:
             hyperband_iterations=options["hyperband_iterations"],
             **common,
         )
-    if sweep.strategy == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(
-            max_trials=sweep.trials, num_initial_points=options["num_initial_points"], **common
+    if sweep.strategy == "pbt":
+        return oracles.PBTOracle(
+            population_size=options["population_size"],
+            generations=options["generations"],
+            quantile=options["quantile"],
+            resample_probability=options["resample_probability"],
+            **common,
         )
-    raise ValueError(f"unknown strategy {sweep.strategy!r}")
+    if sweep.strategy == "evolution":
+        return oracles.EvolutionOracle(
+            population_size=options["population_size"],
+            generations=options["generations"],
+            tournament_size=options["tournament_size"],
+            mutation_probability=options["mutation_probability"],
+            elites=options["elites"],
+            **common,
+        )
+    if sweep.strategy == "grid":
+        grid = {name: grid_values(d, options["grid_points"]) for name, d in sweep.space.items()}
+        oracle_class, kwargs = GridOracle, dict(grid=grid, max_trials=sweep.trials)
+    elif sweep.strategy == "random":
+        oracle_class, kwargs = kt.oracles.RandomSearchOracle, dict(max_trials=sweep.trials)
+    elif sweep.strategy == "bayesian":
+        oracle_class = kt.oracles.BayesianOptimizationOracle
+        kwargs = dict(max_trials=sweep.trials, num_initial_points=options["num_initial_points"])
+    elif sweep.strategy == "tpe":
+        oracle_class = oracles.TPEOracle
+        kwargs = dict(max_trials=sweep.trials, num_initial_points=options["num_initial_points"])
+    else:
+        raise ValueError(f"unknown strategy {sweep.strategy!r}")
+    if sweep.prune == "none":
+        return oracle_class(**kwargs, **common)
+    make = oracles.with_pruning(oracle_class, sweep.prune, warmup=options["prune_warmup"],
+                                min_trials=options["prune_min_trials"],
+                                factor=options["prune_factor"])  # fmt: skip
+    oracle = make(**kwargs, **common)
+    oracle.prune_reports = options["prune_reports"]
+    return oracle
 
 
 def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
@@ -165,6 +198,48 @@ def check_domains(space: Space, domains: Mapping[str, hp.Domain]) -> None:
 
 class TrialFailed(kt.errors.FailedTrialError):
     """A trial that raised or diverged: recorded as failed, the search goes on."""
+
+
+class TrialPruned(Exception):
+    """The pruner stopped a trial: its last intermediate score is its score."""
+
+    def __init__(self, score: float, step: int, where: str):
+        super().__init__(where)
+        self.score, self.step, self.where = score, step, where
+
+
+class _Reports:
+    """A trial's intermediate scores, sent to a pruning oracle ``reports`` times a run.
+
+    A report's value is what the trial's score would be if its runs ended now (finished
+    runs' values plus the current run's value so far); its step counts reports over the
+    trial's runs (run ``r``, report ``j``: step ``r * reports + j``), so trials are compared
+    at the same point of the same env and seed.
+    """
+
+    def __init__(self, tuner: RLTuner, trial_id: str, reports: int):
+        self.tuner, self.trial_id, self.reports = tuner, trial_id, reports
+        self.run_index, self.sent = -1, 0
+
+    def start_run(self) -> None:
+        self.run_index, self.sent = self.run_index + 1, 0
+
+    def tick(self, spec: RunSpec, step: int, start: int, rewards: list[float],
+             run_values: Mapping[str, list[float]]) -> None:  # fmt: skip
+        length = max(spec.total_timesteps - start, 1)
+        due = min(int((step - start) * self.reports // length), self.reports)
+        value = scoring.run_value(rewards, self.tuner.last_n)
+        while self.sent < due and not math.isnan(value):
+            self.sent += 1
+            so_far = {env: list(v) for env, v in run_values.items()}
+            so_far[spec.env_id] = [*so_far.get(spec.env_id, []), value]
+            score = scoring.trial_score({e: v for e, v in so_far.items() if v},
+                                        self.tuner.target_scores, self.tuner.aggregate)  # fmt: skip
+            at = self.run_index * self.reports + self.sent
+            answer = self.tuner.oracle.update_trial(self.trial_id, {OBJECTIVE: score}, step=at)
+            if getattr(answer, "status", answer) == "STOPPED":
+                raise TrialPruned(score, step, f"pruned at step {step} of {spec.env_id} seed "
+                                               f"{spec.seed} (report {at})")  # fmt: skip
 
 
 class RLTuner(base_tuner.BaseTuner):
@@ -302,17 +377,25 @@ class RLTuner(base_tuner.BaseTuner):
         values = dict(trial.hyperparameters.values)
         schedule = {k: values.pop(k) for k in list(values) if k.startswith("tuner/")}
         hparams = self.space.resolve({**self.fixed, **values})
-        budget, anneal, parent = self.total_timesteps, self.total_timesteps, None
-        if "tuner/epochs" in schedule:  # Hyperband: a budget in epochs, maybe a parent
+        budget, anneal, parent, start = self.total_timesteps, self.total_timesteps, None, 0
+        if "tuner/epochs" in schedule:  # Hyperband or PBT: a budget in epochs, maybe a parent
             budget = int(schedule["tuner/epochs"]) * self.hyperband_unit(hparams)
             anneal = self.max_epochs() * self.hyperband_unit(hparams)
             parent = schedule.get("tuner/trial_id")
+            if parent is not None:
+                start = int(schedule.get("tuner/initial_epoch", 0)) * self.hyperband_unit(hparams)
 
         trial_dir = self.trial_dir(trial.trial_id)
         for env_id in self.envs:  # a rerun after an interruption starts clean
             shutil.rmtree(os.path.join(trial_dir, env_id), ignore_errors=True)
         result = {"trial": trial.trial_id, "hparams": values, "budget": budget,
                   "parent": parent, "runs": []}  # fmt: skip
+        if "tuner/member" in schedule:  # PBT
+            result["member"] = int(schedule["tuner/member"])
+            result["generation"] = int(schedule["tuner/initial_epoch"])
+        reports = None
+        if getattr(self.local_oracle, "pruner", None):
+            reports = _Reports(self, trial.trial_id, self.local_oracle.prune_reports)
         writers: list[tuple[RunWriter, int]] = []
         run_values: dict[str, list[float]] = {env_id: [] for env_id in self.envs}
         try:
@@ -331,11 +414,24 @@ class RLTuner(base_tuner.BaseTuner):
                             raise TrialFailed(f"parent checkpoint missing: {restore}")
                     spec = RunSpec(self.agent, env_id, hparams, seed, budget, anneal,
                                    os.path.join(run_dir, "checkpoint"), restore)  # fmt: skip
-                    run = self._run(spec, writer)
+                    if reports:
+                        reports.start_run()
+                    run = self._run(spec, writer, start, reports, run_values)
                     writers[-1] = (writer, run["steps"])
                     run_values[env_id].append(run["value"])
                     result["runs"].append(run)
             score = scoring.trial_score(run_values, self.target_scores, self.aggregate)
+        except TrialPruned as pruned:
+            writers[-1] = (writers[-1][0], pruned.step)
+            for writer, steps in writers:
+                writer.scalars(steps, {OBJECTIVE: pruned.score, PRUNED_TAG: 1.0})
+                writer.session_end("unknown")
+                writer.close()
+            outcome = {"status": oracles.PRUNED, "score": pruned.score, "reason": pruned.where}
+            self._write_result(trial_dir, {**result, **outcome})
+            self.oracle.update_trial(trial.trial_id, {OBJECTIVE: pruned.score},
+                                     step=oracles.FINAL_STEP)  # fmt: skip
+            return {OBJECTIVE: pruned.score}
         except Exception as error:
             reason = _one_line(error)
             for writer, _ in writers:
@@ -351,10 +447,26 @@ class RLTuner(base_tuner.BaseTuner):
             writer.scalars(steps, {OBJECTIVE: score})  # last, so the HParams tab shows it
             writer.session_end("success")
             writer.close()
+        if "member" in result:
+            self._log_member(result["member"], values, start, budget, score)
         self._write_result(trial_dir, {**result, "status": "completed", "score": score})
+        if reports:  # the final score, after the intermediate ones
+            self.oracle.update_trial(trial.trial_id, {OBJECTIVE: score}, step=oracles.FINAL_STEP)
         return {OBJECTIVE: score}
 
-    def _run(self, spec: RunSpec, writer: RunWriter) -> dict[str, Any]:
+    def _log_member(self, member: int, values: Mapping[str, Any], start: int, end: int,
+                    score: float) -> None:  # fmt: skip
+        """PBT: a member's hparams over env steps, and its score after each interval, as
+        scalars of the TensorBoard run ``pbt/member_M``."""
+        writer = RunWriter(os.path.join(self.project_dir, "pbt", f"member_{member}"))
+        numbers = {f"hparams/{k}": v for k, v in values.items()}
+        writer.scalars(start, numbers)
+        writer.scalars(end, {**numbers, OBJECTIVE: score})
+        writer.close()
+
+    def _run(self, spec: RunSpec, writer: RunWriter, start: int = 0,
+             reports: _Reports | None = None,
+             run_values: Mapping[str, list[float]] | None = None) -> dict[str, Any]:  # fmt: skip
         rewards: list[float] = []
         metrics: Mapping[str, Any] = {}
         for metrics in self.runner(spec):
@@ -367,6 +479,8 @@ class RLTuner(base_tuner.BaseTuner):
             if "rewards" in metrics:
                 rewards.append(float(metrics["rewards"]))
             self._progress.tick(spec, step, rewards)
+            if reports:
+                reports.tick(spec, step, start, rewards, run_values or {})
         value = scoring.run_value(rewards, self.last_n)
         if math.isnan(value):
             raise TrialFailed(f"no episode finished ({spec.env_id}, seed {spec.seed})")
@@ -410,20 +524,25 @@ def collect_results(project_dir: str, trials) -> list[dict[str, Any]]:
         status = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed"}.get(
             trial.status, "running"
         )
+        if status == "completed" and saved.get("status") == oracles.PRUNED:
+            status = oracles.PRUNED
         values = {k: v for k, v in trial.hyperparameters.values.items()
                   if not k.startswith("tuner/")}  # fmt: skip
         rows.append({
             "trial": trial.trial_id,
-            "score": trial.score if status == "completed" else None,
+            "score": trial.score if status in ("completed", oracles.PRUNED) else None,
             "status": status,
             "steps": saved.get("budget"),
             "parent": saved.get("parent"),
-            "reason": saved.get("reason", "") if status == "failed" else "",
+            "reason": saved.get("reason", "") if status in ("failed", oracles.PRUNED) else "",
             "hparams": values,
         })  # fmt: skip
-    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["trial"]))
+        if "member" in saved:  # PBT
+            rows[-1]["member"], rows[-1]["generation"] = saved["member"], saved["generation"]
+    order = {"completed": 0, oracles.PRUNED: 1, "failed": 2, "running": 3}
+    rows.sort(key=lambda r: (order[r["status"]], -(r["score"] or 0.0), r["trial"]))
     for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["score"] is not None else None
+        row["rank"] = rank if row["status"] == "completed" else None
     return rows
 
 
@@ -551,6 +670,8 @@ class _Progress:
             result = json.load(f)
         if result["status"] == "completed":
             outcome = f"score {result['score']:.4g}"
+        elif result["status"] == oracles.PRUNED:
+            outcome = f"{result['reason']}: score {result['score']:.4g}"
         else:
             outcome = f"failed: {result.get('reason', '')}"
         self._print(f"[trial {trial_id}] {outcome} | {self.summary()}")
