@@ -12,7 +12,7 @@ from tfhparam import config, oracles
 from tfhparam import sweep as sweep_cli
 from tfhparam.space import hp
 from tfhparam.tensorboard import read_scalars
-from tfhparam.tuner import RLTuner, make_oracle
+from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
 SPACE = {
     "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
@@ -262,3 +262,21 @@ def test_tpe_without_optuna_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     assert info.value.code == 2
     assert "pip install 'tfhparam[optuna]'" in capsys.readouterr().err
     assert not glob.glob(str(tmp_path / "*"))
+
+
+def test_hyperband_rounds_with_failed_trials_still_promote(tmp_path):
+    options = {"max_epochs": 9, "factor": 3}
+    _, tuner = make_tuner(tmp_path, FakeRunner(diverge_below=5e-4), strategy="hyperband",
+                          total_timesteps=9000, seed=3, strategy_options=options)  # fmt: skip
+    tuner.search()
+    rows = {r["trial"]: r for r in results(tuner)}
+    planned = sum(size for rounds in hyperband_schedule(9, 3) for size, _ in rounds)
+    assert len(rows) == planned  # every round filled, none stalled
+    failed = {t for t, r in rows.items() if r["status"] == "failed"}
+    promoted = [r for r in rows.values() if r["parent"] is not None]
+    assert failed and promoted
+    assert any(r["status"] == "completed" and r["steps"] == 9 * 512 for r in promoted)
+    for row in promoted:  # a failed trial goes on only when too few completed
+        if row["parent"] in failed:
+            assert row["status"] == "failed" and "parent checkpoint missing" in row["reason"]
+    assert all(rows[t]["score"] is None and rows[t]["rank"] is None for t in failed)

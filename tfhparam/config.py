@@ -39,7 +39,8 @@ from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, desc
 
 STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
 PRUNERS = ("none", "median", "asha")
-PRUNABLE = ("grid", "random", "bayesian", "tpe")  # strategies whose trials can be pruned
+BY_TRIALS = ("grid", "random", "bayesian", "tpe")  # strategies that run `trials` trials
+PRUNABLE = BY_TRIALS  # strategies whose trials can be pruned (whole trials, no parents)
 OPTION_DEFAULTS = {
     "grid_points": 3,  # points per interval in a grid (log-spaced on log scales)
     "max_epochs": 27,  # Hyperband: budget units of the longest trial

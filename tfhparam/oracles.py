@@ -1,5 +1,6 @@
 """Search strategies beyond Keras Tuner's own, each a ``keras_tuner.Oracle``.
 
+- :class:`HyperbandOracle`: Keras Tuner's, mended so that failed trials do not stall it;
 - :class:`PBTOracle`: population-based training (Jaderberg et al. 2017);
 - :class:`EvolutionOracle`: a genetic search (tournament selection, crossover, mutation,
   elitism; HPS-RL's recipe);
@@ -63,6 +64,47 @@ def _ranked(trials: Sequence, direction: str = "max") -> list:
     """Trials best first; failed ones (no score) last."""
     sign = 1.0 if direction == "max" else -1.0
     return sorted(trials, key=lambda t: -sign * t.score if t.score is not None else math.inf)
+
+
+# ---------------------------------------------------------------------------------------
+# Hyperband that survives failed trials
+# ---------------------------------------------------------------------------------------
+
+
+class HyperbandOracle(kt.oracles.HyperbandOracle):
+    """Keras Tuner's Hyperband, whose rounds also move on when trials fail.
+
+    Keras Tuner promotes from a round only once more of its trials have *completed* than
+    the round drops, so in keras-tuner 1.4.8 a round with failed trials (diverged RL runs
+    are common) never promotes anyone: its bracket stalls and the sweep moves on without
+    the longer runs. Here a failed trial is ranked last instead (score -inf): its round
+    closes, and it is promoted only when fewer trials completed than go on (that promotion
+    then fails at once: there is no checkpoint to continue). ``failed_ids`` keeps which
+    trials really failed; the results table shows them as failed.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed_ids: set[str] = set()
+
+    def end_trial(self, trial) -> None:
+        if trial.status in ("FAILED", "INVALID"):
+            self.failed_ids.add(trial.trial_id)
+            trial.status = "COMPLETED"
+        super().end_trial(trial)
+
+    def score_trial(self, trial) -> None:
+        if trial.trial_id in self.failed_ids:
+            trial.score, trial.best_step = -math.inf, 0
+        else:
+            super().score_trial(trial)
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "failed_ids": sorted(self.failed_ids)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        super().set_state(state)
+        self.failed_ids = set(state.get("failed_ids", []))
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,11 +327,13 @@ class PruningMixin:
     final one (not its best). ``update_trial`` answers ``STOPPED`` to stop a trial.
 
     Attributes set by :func:`with_pruning`: ``pruner`` (``median`` or ``asha``),
-    ``prune_warmup`` (reports before any stop), ``prune_min_trials`` (median: other
-    trials needed at a step), ``prune_factor`` (ASHA's reduction factor).
+    ``prune_reports`` (reports a run sends), ``prune_warmup`` (reports before any stop),
+    ``prune_min_trials`` (median: other trials needed at a step), ``prune_factor`` (ASHA's
+    reduction factor).
     """
 
     pruner: str | None = None
+    prune_reports: int = 10
     prune_warmup: int = 3
     prune_min_trials: int = 4
     prune_factor: int = 3
@@ -346,7 +390,7 @@ _PRUNING_CLASSES: dict[type, type] = {}
 
 
 def with_pruning(oracle_class: type, pruner: str, warmup: int = 3, min_trials: int = 4,
-                 factor: int = 3):  # fmt: skip
+                 factor: int = 3, reports: int = 10):  # fmt: skip
     """``oracle_class`` with :class:`PruningMixin`; returns a factory of oracles."""
     if pruner not in ("median", "asha"):
         raise ValueError(f"unknown pruner {pruner!r}; choose median or asha")
@@ -359,7 +403,7 @@ def with_pruning(oracle_class: type, pruner: str, warmup: int = 3, min_trials: i
         oracle = _PRUNING_CLASSES[oracle_class](**kwargs)
         oracle.pruner, oracle.prune_warmup = pruner, int(warmup)
         oracle.prune_min_trials, oracle.prune_factor = int(min_trials), int(factor)
-        oracle.pruned_ids = set()
+        oracle.prune_reports, oracle.pruned_ids = int(reports), set()
         return oracle
 
     return make

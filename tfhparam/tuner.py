@@ -25,7 +25,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import base_tuner
 
 import agents
-from tfhparam import oracles, scoring
+from tfhparam import config, oracles, scoring
 from tfhparam.space import (
     Space,
     SpaceError,
@@ -120,52 +120,30 @@ def make_oracle(sweep) -> kt.Oracle:
         hyperparameters=to_keras_tuner(sweep.space),
         max_consecutive_failed_trials=10**9,  # a failed trial never stops the sweep
     )
+    oracle_class, names = {
+        "grid": (GridOracle, ()),
+        "random": (kt.oracles.RandomSearchOracle, ()),
+        "bayesian": (kt.oracles.BayesianOptimizationOracle, ("num_initial_points",)),
+        "tpe": (oracles.TPEOracle, ("num_initial_points",)),
+        "hyperband": (oracles.HyperbandOracle, ("max_epochs", "factor", "hyperband_iterations")),
+        "pbt": (oracles.PBTOracle,
+                ("population_size", "generations", "quantile", "resample_probability")),
+        "evolution": (oracles.EvolutionOracle, ("population_size", "generations",
+                      "tournament_size", "mutation_probability", "elites")),
+    }[sweep.strategy]  # fmt: skip
     options = sweep.options
-    if sweep.strategy == "hyperband":
-        return kt.oracles.HyperbandOracle(
-            max_epochs=options["max_epochs"],
-            factor=options["factor"],
-            hyperband_iterations=options["hyperband_iterations"],
-            **common,
-        )
-    if sweep.strategy == "pbt":
-        return oracles.PBTOracle(
-            population_size=options["population_size"],
-            generations=options["generations"],
-            quantile=options["quantile"],
-            resample_probability=options["resample_probability"],
-            **common,
-        )
-    if sweep.strategy == "evolution":
-        return oracles.EvolutionOracle(
-            population_size=options["population_size"],
-            generations=options["generations"],
-            tournament_size=options["tournament_size"],
-            mutation_probability=options["mutation_probability"],
-            elites=options["elites"],
-            **common,
-        )
+    kwargs = {name: options[name] for name in names}
+    if sweep.strategy in config.BY_TRIALS:
+        kwargs["max_trials"] = sweep.trials
     if sweep.strategy == "grid":
-        grid = {name: grid_values(d, options["grid_points"]) for name, d in sweep.space.items()}
-        oracle_class, kwargs = GridOracle, dict(grid=grid, max_trials=sweep.trials)
-    elif sweep.strategy == "random":
-        oracle_class, kwargs = kt.oracles.RandomSearchOracle, dict(max_trials=sweep.trials)
-    elif sweep.strategy == "bayesian":
-        oracle_class = kt.oracles.BayesianOptimizationOracle
-        kwargs = dict(max_trials=sweep.trials, num_initial_points=options["num_initial_points"])
-    elif sweep.strategy == "tpe":
-        oracle_class = oracles.TPEOracle
-        kwargs = dict(max_trials=sweep.trials, num_initial_points=options["num_initial_points"])
-    else:
-        raise ValueError(f"unknown strategy {sweep.strategy!r}")
+        kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
     if sweep.prune == "none":
         return oracle_class(**kwargs, **common)
     make = oracles.with_pruning(oracle_class, sweep.prune, warmup=options["prune_warmup"],
                                 min_trials=options["prune_min_trials"],
-                                factor=options["prune_factor"])  # fmt: skip
-    oracle = make(**kwargs, **common)
-    oracle.prune_reports = options["prune_reports"]
-    return oracle
+                                factor=options["prune_factor"],
+                                reports=options["prune_reports"])  # fmt: skip
+    return make(**kwargs, **common)
 
 
 def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
@@ -298,8 +276,6 @@ class RLTuner(base_tuner.BaseTuner):
     def _populate_initial_space(self) -> None:
         if not self.oracle.get_space().space:
             domains = {}
-            from tfhparam import config
-
             for name, entry in agents.search_space(self.agent).items():
                 _, domains[name] = config.parse_space_entry(self.space, name, entry, name)
             self.oracle.update_space(to_keras_tuner(domains))
@@ -524,8 +500,8 @@ def collect_results(project_dir: str, trials) -> list[dict[str, Any]]:
         status = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed"}.get(
             trial.status, "running"
         )
-        if status == "completed" and saved.get("status") == oracles.PRUNED:
-            status = oracles.PRUNED
+        if status == "completed" and saved.get("status") in (oracles.PRUNED, "failed"):
+            status = saved["status"]  # a pruned trial, or one Hyperband ranked last
         values = {k: v for k, v in trial.hyperparameters.values.items()
                   if not k.startswith("tuner/")}  # fmt: skip
         rows.append({
@@ -720,7 +696,7 @@ class Hyperband(RLTuner):
 
     def __init__(self, max_epochs: int = 27, factor: int = 3, hyperband_iterations: int = 1,
                  seed: int | None = None, hyperparameters=None, **kwargs):  # fmt: skip
-        oracle = kt.oracles.HyperbandOracle(
+        oracle = oracles.HyperbandOracle(
             objective=score_objective(), max_epochs=max_epochs, factor=factor,
             hyperband_iterations=hyperband_iterations, seed=seed,
             hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
