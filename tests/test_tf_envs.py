@@ -1,0 +1,89 @@
+"""The TensorFlow classic-control envs against gymnasium's own, step for step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents import tf_envs
+
+
+def random_actions(spec, rng, n):
+    if spec.num_actions is not None:
+        return rng.integers(0, spec.num_actions, size=n)
+    low, high = np.array(spec.action_low), np.array(spec.action_high)
+    return rng.uniform(1.5 * low, 1.5 * high, size=(n, len(low))).astype(np.float32)  # clipped
+
+
+@pytest.mark.parametrize("env_id", sorted(tf_envs.SPECS))
+def test_same_states_rewards_and_terminations_as_gymnasium(env_id):
+    spec = tf_envs.SPECS[env_id]
+    dynamics = tf.function(spec.dynamics)
+    env = gym.make(env_id)
+    rng = np.random.default_rng(0)
+    steps = ends = 0
+    for episode in range(3 if env_id != "MountainCarContinuous-v0" else 1):
+        obs, _ = env.reset(seed=episode)
+        state = np.asarray(env.unwrapped.state, np.float64)[None]
+        np.testing.assert_allclose(spec.observe(tf.constant(state)).numpy()[0], obs, atol=1e-6)
+        for action in random_actions(spec, rng, spec.max_episode_steps):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            batch_action = tf.constant(np.asarray(action)[None])
+            state, our_reward, our_terminated = dynamics(tf.constant(state), batch_action)
+            state = state.numpy()
+            np.testing.assert_allclose(state[0], np.asarray(env.unwrapped.state), atol=1e-5)
+            np.testing.assert_allclose(spec.observe(tf.constant(state)).numpy()[0], obs, atol=1e-5)
+            assert our_reward.numpy()[0] == pytest.approx(reward, abs=1e-5)
+            assert bool(our_terminated.numpy()[0]) == terminated
+            steps += 1
+            if terminated or truncated:
+                ends += 1
+                break
+    assert steps > 40 and ends >= 1
+    env.close()
+
+
+def test_mountain_car_reaches_the_flag_and_terminates_like_gymnasium():
+    spec = tf_envs.SPECS["MountainCar-v0"]
+    env = gym.make("MountainCar-v0")
+    env.reset(seed=0)
+    state = np.asarray(env.unwrapped.state, np.float64)[None]
+    for _ in range(200):  # push with the velocity: a known way up
+        action = 2 if state[0, 1] >= 0 else 0
+        _, reward, terminated, _, _ = env.step(action)
+        state, _, ours = spec.dynamics(tf.constant(state), tf.constant([action]))
+        state = state.numpy()
+        assert bool(ours.numpy()[0]) == terminated
+        if terminated:
+            break
+    assert terminated
+
+
+def test_vector_env_resets_on_the_step_after_an_episode_ends():
+    env = tf_envs.TFVectorEnv("Pendulum-v1", num_envs=2, seed=0)
+    zero = tf.zeros([2, 1])
+    for t in range(200):
+        obs, reward, terminated, truncated, valid = env.step(zero)
+        assert bool(tf.reduce_all(valid)) and not bool(tf.reduce_any(terminated))
+        assert bool(tf.reduce_all(truncated)) == (t == 199)
+    obs, reward, terminated, truncated, valid = env.step(zero)  # the autoreset step
+    assert not bool(tf.reduce_any(valid)) and float(tf.reduce_sum(tf.abs(reward))) == 0.0
+    assert not bool(tf.reduce_any(truncated)) and int(env.elapsed[0]) == 0
+    obs, reward, terminated, truncated, valid = env.step(zero)
+    assert bool(tf.reduce_all(valid)) and int(env.elapsed[0]) == 1
+
+
+def test_vector_env_terminations_and_a_checkpoint_continue_exactly(tmp_path):
+    env = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seed=1)
+    push_right = tf.ones([3], tf.int32)
+    ended = 0
+    for _ in range(40):  # pushing one way ends every episode within ~10 steps
+        _, _, terminated, _, _ = env.step(push_right)
+        ended += int(tf.reduce_sum(tf.cast(terminated, tf.int32)))
+    assert ended >= 6
+    tf.train.Checkpoint(env=env).write(str(tmp_path / "env"))
+    after = [env.step(push_right)[0].numpy() for _ in range(20)]
+    other = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seed=99)
+    tf.train.Checkpoint(env=other).read(str(tmp_path / "env")).assert_consumed()
+    again = [other.step(push_right)[0].numpy() for _ in range(20)]
+    np.testing.assert_array_equal(np.array(after), np.array(again))
