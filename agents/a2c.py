@@ -80,11 +80,15 @@ def update(
     return out
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0) -> Agent:
-    """Builds an A2C agent; ``hparams`` override the defaults of :data:`SPACE` (checked)."""
+def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
+               env_backend: str = "auto") -> Agent:  # fmt: skip
+    """Builds an A2C agent; ``hparams`` override the defaults of :data:`SPACE` (checked).
+
+    ``env_backend``: as :func:`agents.ppo.make_agent`.
+    """
     hparams = SPACE.resolve(hparams)
     optimizer = RMSprop if hparams["optimizer"] == "rmsprop" else Adam
-    agent = Agent(env_id, hparams, seed, make_optimizer=optimizer)
+    agent = Agent(env_id, hparams, seed, make_optimizer=optimizer, env_backend=env_backend)
     agent.update = tf.function(functools.partial(update, agent))
     return agent
 

@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import tensorflow as tf
 
 from agents import spaces
@@ -30,8 +29,11 @@ from agents.common import MLP, Adam, explained_variance
 from agents.rollout import (
     EnvError,
     EnvRunner,
+    choose_backend,
+    env_observe,
+    env_step,
     episodes,
-    make_vec_env,
+    make_runner,
     restore_checkpoint,
     save_checkpoint,
 )
@@ -157,26 +159,30 @@ class DQNAgent(tf.Module):
         env_id: gymnasium id of an env with Discrete actions.
         hparams: resolved hyperparameters (every name of :data:`SPACE`).
         seed: seeds the networks, exploration, sampling and the envs.
+        env_backend: ``auto`` (TensorFlow's env where there is one), ``tf`` or ``gymnasium``.
 
     Raises:
         EnvError: unknown env, or actions that are not Discrete.
     """
 
-    def __init__(self, env_id: str, hparams: Mapping[str, Any], seed: int):
+    def __init__(self, env_id: str, hparams: Mapping[str, Any], seed: int,
+                 env_backend: str = "auto"):  # fmt: skip
         super().__init__(name="dqn")
         self.env_id, self.seed = env_id, int(seed)
         self.hparams = types.MappingProxyType(dict(hparams))
         self.num_envs = int(hparams["num_envs"])
-        env = make_vec_env(env_id, self.num_envs)
-        if not isinstance(env.single_action_space, gym.spaces.Discrete):
-            env.close()
+        self.env_backend = choose_backend(env_id, env_backend)
+        runner, obs_space, act_space = make_runner(env_id, self.num_envs, self.seed,
+                                                   self.env_backend)  # fmt: skip
+        if not isinstance(act_space, gym.spaces.Discrete):
+            runner.close()
             raise EnvError(
-                f"{env_id}: DQN needs Discrete actions, got {env.single_action_space}; "
+                f"{env_id}: DQN needs Discrete actions, got {act_space}; "
                 "use ppo or a2c for continuous control"
             )
-        self.runner = EnvRunner(env, self.seed)
-        self.obs_dim = env.single_observation_space.shape[0]
-        self.num_actions = int(env.single_action_space.n)
+        self.runner = runner
+        self.obs_dim = obs_space.shape[0]
+        self.num_actions = int(act_space.n)
 
         self.rng = tf.random.Generator.from_seed(self.seed)
         sizes = [self.obs_dim, *[int(hparams["hidden_size"])] * int(hparams["num_layers"]),
@@ -227,10 +233,7 @@ class DQNAgent(tf.Module):
         totals = {name: tf.constant(0.0) for name in STAT_NAMES}
         updates = tf.constant(0.0)
         epsilon = tf.constant(0.0)
-        obs = tf.numpy_function(
-            lambda: np.asarray(self.runner.obs, np.float32), [], tf.float32, stateful=True
-        )
-        obs.set_shape([n, self.obs_dim])
+        obs = env_observe(self.runner, n, self.obs_dim)
         for t in tf.range(tf.cast(vector_steps, tf.int32)):
             epsilon = linear_schedule(hp["start_e"], hp["end_e"], hp["exploration_steps"],
                                       tf.cast(self.global_step, tf.float32))  # fmt: skip
@@ -238,11 +241,7 @@ class DQNAgent(tf.Module):
             coin, pick = tf.unstack(self.rng.uniform([2, n]))  # one draw for both choices
             random_actions = tf.cast(pick * self.num_actions, tf.int32)  # uniform over actions
             action = tf.where(coin < epsilon, random_actions, greedy)
-            next_obs, info = tf.numpy_function(
-                lambda a: self.runner.step(a), [action], [tf.float32, tf.float32], stateful=True
-            )
-            next_obs.set_shape(obs.shape)
-            info.set_shape([n, len(EnvRunner.COLUMNS)])
+            next_obs, info = env_step(self.runner, action, n, self.obs_dim)
             # The dummy step after an episode ended (mask 0) is no transition: dropped.
             rewards, terminations, masks = (info[:, _COLUMN[name]] for name in
                                             ("rewards", "terminations", "masks"))  # fmt: skip
@@ -298,12 +297,13 @@ class DQNAgent(tf.Module):
         restore_checkpoint(self, directory)
 
     def close(self) -> None:
-        self.runner.env.close()
+        self.runner.close()
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0) -> DQNAgent:
+def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
+               env_backend: str = "auto") -> DQNAgent:  # fmt: skip
     """Builds a DQN agent; ``hparams`` override the defaults of :data:`SPACE` (checked)."""
-    return DQNAgent(env_id, SPACE.resolve(hparams), seed)
+    return DQNAgent(env_id, SPACE.resolve(hparams), seed, env_backend)
 
 
 def train(

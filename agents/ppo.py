@@ -158,9 +158,15 @@ def update(
     return stats
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0) -> Agent:
-    """Builds a PPO agent; ``hparams`` override the defaults of :data:`SPACE` (checked)."""
-    agent = Agent(env_id, SPACE.resolve(hparams), seed, make_optimizer=Adam)
+def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
+               env_backend: str = "auto") -> Agent:  # fmt: skip
+    """Builds a PPO agent; ``hparams`` override the defaults of :data:`SPACE` (checked).
+
+    ``env_backend``: ``auto`` runs TensorFlow's version of a classic-control env (the whole
+    rollout in the graph), ``gymnasium`` forces gymnasium's.
+    """
+    agent = Agent(env_id, SPACE.resolve(hparams), seed, make_optimizer=Adam,
+                  env_backend=env_backend)  # fmt: skip
     agent.update = tf.function(functools.partial(update, agent))
     return agent
 

@@ -1,5 +1,9 @@
 """What one training run owns, and the rollout that runs inside one ``tf.function``.
 
+The env is stepped by a runner: :class:`TFEnvRunner` for the classic-control envs we have
+in TensorFlow (``agents.tf_envs``, in the graph), :class:`EnvRunner` for any gymnasium env
+(NumPy, called through ``tf.numpy_function``). Both give the same per-step columns.
+
 :class:`Agent` holds the vector env, the actor-critic, the optimizer, the normalizers, the
 RNG and the counters: exactly what a checkpoint must hold to continue training where it
 stopped. Algorithms (``ppo.py``, ``a2c.py``) build an ``Agent`` and add their update.
@@ -28,7 +32,10 @@ import numpy as np
 import tensorflow as tf
 
 import agents
+from agents import tf_envs
 from agents.common import ActorCritic, RunningMeanStd
+
+ENV_BACKENDS = ("auto", "tf", "gymnasium")
 
 
 class EnvError(ValueError):
@@ -114,6 +121,92 @@ class EnvRunner:
         self.obs = obs
         return np.asarray(obs, np.float32), info
 
+    def close(self) -> None:
+        self.env.close()
+
+
+class TFEnvRunner(tf.Module):
+    """:class:`EnvRunner`'s twin for the TensorFlow classic-control envs: the same columns,
+    computed in the graph, its state in variables (so the agent's checkpoint holds it)."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int):
+        super().__init__(name="tf_env_runner")
+        self.env = tf_envs.TFVectorEnv(env_id, num_envs, seed)
+        self.returns = tf.Variable(tf.zeros([num_envs]), trainable=False)
+        self.lengths = tf.Variable(tf.zeros([num_envs]), trainable=False)
+
+    def observe(self) -> tf.Tensor:
+        return self.env.observe()
+
+    def step(self, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        obs, reward, terminated, truncated, valid = self.env.step(action)
+        valid = tf.cast(valid, tf.float32)
+        returns, lengths = self.returns + reward * valid, self.lengths + valid
+        done = terminated | truncated
+        zero = tf.zeros_like(returns)
+        info = tf.stack([reward, tf.cast(terminated, tf.float32), tf.cast(truncated, tf.float32),
+                         valid, tf.where(done, returns, zero), tf.where(done, lengths, zero)],
+                        axis=-1)  # fmt: skip
+        self.returns.assign(tf.where(done, zero, returns))
+        self.lengths.assign(tf.where(done, zero, lengths))
+        return obs, info
+
+    def close(self) -> None:
+        pass
+
+
+def choose_backend(env_id: str, env_backend: str) -> str:
+    """``tf`` or ``gymnasium`` for ``env_id``: ``auto`` takes TensorFlow's where it exists.
+
+    Raises:
+        EnvError: an unknown backend, or ``tf`` for an env without a TensorFlow version.
+    """
+    if env_backend not in ENV_BACKENDS:
+        raise EnvError(f"unknown env backend {env_backend!r}; choose from {ENV_BACKENDS}")
+    if env_backend == "tf" and env_id not in tf_envs.SPECS:
+        raise EnvError(f"{env_id} has no TensorFlow version; those that do: "
+                       f"{', '.join(tf_envs.SPECS)}")  # fmt: skip
+    if env_backend == "auto":
+        return "tf" if env_id in tf_envs.SPECS else "gymnasium"
+    return env_backend
+
+
+def make_runner(env_id: str, num_envs: int, seed: int, env_backend: str = "auto"):
+    """The env runner of a run and its gymnasium spaces: ``(runner, obs_space, act_space)``.
+
+    The TensorFlow runner still builds gymnasium's env once, to check and read its spaces.
+    """
+    backend = choose_backend(env_id, env_backend)
+    env = make_vec_env(env_id, num_envs if backend == "gymnasium" else 1)
+    spaces = env.single_observation_space, env.single_action_space
+    if backend == "gymnasium":
+        return EnvRunner(env, seed), *spaces
+    env.close()
+    return TFEnvRunner(env_id, num_envs, seed), *spaces
+
+
+def env_observe(runner, num_envs: int, obs_dim: int) -> tf.Tensor:
+    """The runner's current observations, inside a ``tf.function``."""
+    if isinstance(runner, TFEnvRunner):
+        return runner.observe()
+    obs = tf.numpy_function(
+        lambda: np.asarray(runner.obs, np.float32), [], tf.float32, stateful=True
+    )
+    obs.set_shape([num_envs, obs_dim])
+    return obs
+
+
+def env_step(runner, action: tf.Tensor, num_envs: int, obs_dim: int):
+    """Steps the runner inside a ``tf.function``: ``(obs [N, D], info [N, C])``."""
+    if isinstance(runner, TFEnvRunner):
+        return runner.step(action)
+    obs, info = tf.numpy_function(
+        lambda a: runner.step(a), [action], [tf.float32, tf.float32], stateful=True
+    )
+    obs.set_shape([num_envs, obs_dim])
+    info.set_shape([num_envs, len(EnvRunner.COLUMNS)])
+    return obs, info
+
 
 class Agent(tf.Module):
     """Env, network, optimizer, normalizers, RNG and counters of one training run.
@@ -123,19 +216,20 @@ class Agent(tf.Module):
         hparams: resolved hyperparameters (the algorithm's space, every name present).
         seed: seeds network init, action sampling and the envs.
         make_optimizer: ``variables -> optimizer`` (``common.Adam`` or ``common.RMSprop``).
+        env_backend: ``auto`` (TensorFlow's env where there is one), ``tf`` or ``gymnasium``.
     """
 
-    def __init__(
-        self, env_id: str, hparams: Mapping[str, Any], seed: int, make_optimizer: Callable
-    ):
+    def __init__(self, env_id: str, hparams: Mapping[str, Any], seed: int,
+                 make_optimizer: Callable, env_backend: str = "auto"):  # fmt: skip
         super().__init__(name="agent")
         # A mapping proxy, not a dict: tf.Module would wrap a dict attribute as trackable state.
         self.env_id, self.seed = env_id, int(seed)
         self.hparams = types.MappingProxyType(dict(hparams))
         self.num_envs, self.num_steps = int(hparams["num_envs"]), int(hparams["num_steps"])
-        self.runner = EnvRunner(make_vec_env(env_id, self.num_envs), self.seed)
-        obs_space = self.runner.env.single_observation_space
-        act_space = self.runner.env.single_action_space
+        self.env_backend = choose_backend(env_id, env_backend)
+        self.runner, obs_space, act_space = make_runner(
+            env_id, self.num_envs, self.seed, self.env_backend
+        )
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
         self.obs_dim = obs_space.shape[0]
         self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
@@ -187,10 +281,7 @@ class Agent(tf.Module):
         obs_ta = tf.TensorArray(tf.float32, size=steps)
         act_ta = tf.TensorArray(tf.int32 if self.discrete else tf.float32, size=steps)
         info_ta = tf.TensorArray(tf.float32, size=steps)
-        obs = tf.numpy_function(
-            lambda: np.asarray(self.runner.obs, np.float32), [], tf.float32, stateful=True
-        )
-        obs.set_shape([n, self.obs_dim])
+        obs = env_observe(self.runner, n, self.obs_dim)
         for t in tf.range(steps):
             policy_obs = self._policy_input(obs)
             out = self.network.actor(policy_obs)
@@ -200,11 +291,7 @@ class Agent(tf.Module):
             else:
                 action = out + tf.exp(self.network.log_std) * noise[t]
                 env_action = tf.clip_by_value(action, self.action_low, self.action_high)
-            next_obs, info = tf.numpy_function(
-                lambda a: self.runner.step(a), [env_action], [tf.float32, tf.float32], stateful=True
-            )
-            next_obs.set_shape(obs.shape)
-            info.set_shape([n, len(EnvRunner.COLUMNS)])
+            next_obs, info = env_step(self.runner, env_action, n, self.obs_dim)
             obs_ta = obs_ta.write(t, policy_obs)
             act_ta = act_ta.write(t, action)
             info_ta = info_ta.write(t, info)
@@ -251,7 +338,7 @@ class Agent(tf.Module):
         restore_checkpoint(self, directory)
 
     def close(self) -> None:
-        self.runner.env.close()
+        self.runner.close()
 
 
 def save_checkpoint(agent: tf.Module, directory: str) -> None:
@@ -265,10 +352,12 @@ def save_checkpoint(agent: tf.Module, directory: str) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     tf.train.Checkpoint(agent=agent).write(os.path.join(tmp, "agent"))
-    with open(os.path.join(tmp, "env.pkl"), "wb") as f:
-        pickle.dump(agent.runner, f)
+    if isinstance(agent.runner, EnvRunner):  # a TFEnvRunner is in the checkpoint already
+        with open(os.path.join(tmp, "env.pkl"), "wb") as f:
+            pickle.dump(agent.runner, f)
     meta = {
         "env_id": agent.env_id,
+        "env_backend": agent.env_backend,
         "seed": agent.seed,
         "hparams": dict(agent.hparams),
         "global_step": int(agent.global_step.numpy()),
@@ -295,16 +384,21 @@ def restore_checkpoint(agent: tf.Module, directory: str) -> None:
     if meta["env_id"] != agent.env_id:
         raise ValueError(f"checkpoint {directory} was written for {meta['env_id']}, "
                          f"not {agent.env_id}")  # fmt: skip
+    if meta.get("env_backend", "gymnasium") != agent.env_backend:
+        raise ValueError(f"checkpoint {directory} was written with the "
+                         f"{meta.get('env_backend', 'gymnasium')} env backend, not "
+                         f"{agent.env_backend}")  # fmt: skip
     for name in agents.STRUCTURAL_HPARAMS:
         saved = meta["hparams"].get(name)
         if name in agent.hparams and saved != agent.hparams[name]:
             raise ValueError(f"checkpoint {directory} was written for other hparams: {name}="
                              f"{saved!r}, not {agent.hparams[name]!r}")  # fmt: skip
     tf.train.Checkpoint(agent=agent).read(os.path.join(directory, "agent")).assert_consumed()
-    with open(os.path.join(directory, "env.pkl"), "rb") as f:
-        runner = pickle.load(f)
-    agent.runner.env.close()
-    agent.runner = runner
+    if isinstance(agent.runner, EnvRunner):
+        with open(os.path.join(directory, "env.pkl"), "rb") as f:
+            runner = pickle.load(f)
+        agent.runner.close()
+        agent.runner = runner
 
 
 def scalar_hparams(hparams: Mapping[str, Any], names) -> dict[str, tf.Tensor]:

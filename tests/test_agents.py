@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import agents
-from agents.rollout import EnvError, EnvRunner, make_vec_env
+from agents.rollout import EnvError, EnvRunner, choose_backend, make_vec_env
 
 agents.configure_threads()
 TINY = {"num_envs": 2, "num_steps": 16, "hidden_size": 16}
@@ -34,6 +34,39 @@ def test_unknown_env_and_unsupported_spaces_raise_env_error():
         make_vec_env("NoSuchEnv-v0", 1)
     with pytest.raises(EnvError, match="observations must be a flat Box"):
         make_vec_env("FrozenLake-v1", 1)
+    with pytest.raises(EnvError, match="LunarLander-v3 has no TensorFlow version"):
+        choose_backend("LunarLander-v3", "tf")
+    with pytest.raises(EnvError, match="unknown env backend 'jax'"):
+        choose_backend("CartPole-v1", "jax")
+    assert choose_backend("CartPole-v1", "auto") == "tf"
+    assert choose_backend("LunarLander-v3", "auto") == "gymnasium"
+
+
+def test_both_env_backends_give_the_same_kind_of_rollout():
+    ppo = agents.load("ppo")
+    batches = {}
+    for backend in ("tf", "gymnasium"):
+        agent = ppo.make_agent("CartPole-v1", {**TINY, "num_steps": 64}, seed=0,
+                               env_backend=backend)  # fmt: skip
+        batches[backend] = {k: v.numpy() for k, v in agent.collect(tf.constant(0.99)).items()}
+        agent.close()
+    for backend, batch in batches.items():
+        ended = batch["dones"] > 0
+        assert ended.any(), backend  # a random policy ends CartPole episodes within 64 steps
+        # the step after an episode's end is the masked autoreset step, paying nothing
+        after = np.roll(ended, 1, axis=0)
+        after[0] = False
+        assert (batch["masks"][after] == 0).all() and (batch["rewards"][after] == 0).all()
+        assert (batch["episode_lengths"][ended] == batch["episode_returns"][ended]).all()
+        assert set(batch) == set(batches["tf"])
+
+
+def test_a_checkpoint_restores_only_into_the_same_env_backend(tmp_path):
+    ppo = agents.load("ppo")
+    ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="tf").save(str(tmp_path / "c"))
+    other = ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="gymnasium")
+    with pytest.raises(ValueError, match="written with the tf env backend"):
+        other.restore(str(tmp_path / "c"))
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
@@ -69,9 +102,9 @@ def test_ppo_learning_rate_anneals_linearly_to_one_nth():
     np.testing.assert_allclose(rates, [1e-3, 0.75e-3, 0.5e-3, 0.25e-3], rtol=1e-5)
 
 
-def run(algo, seed, total, stop_after=None, restore=None, save=None):
+def run(algo, seed, total, stop_after=None, restore=None, save=None, env_backend="auto"):
     module = agents.load(algo)
-    agent = module.make_agent("CartPole-v1", TINY, seed=seed)
+    agent = module.make_agent("CartPole-v1", TINY, seed=seed, env_backend=env_backend)
     if restore:
         agent.restore(restore)
     history = []
@@ -104,11 +137,14 @@ def test_same_seed_same_result_and_other_seed_differs(algo):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
-def test_checkpoint_restore_continues_exactly(algo, tmp_path):
+@pytest.mark.parametrize("backend", ["tf", "gymnasium"])
+def test_checkpoint_restore_continues_exactly(algo, backend, tmp_path):
     total = 6 * 32
-    straight, w_straight = run(algo, seed=2, total=total)
-    part1, _ = run(algo, seed=2, total=total, stop_after=3, save=str(tmp_path / "ckpt"))
-    part2, w_resumed = run(algo, seed=2, total=total, restore=str(tmp_path / "ckpt"))
+    straight, w_straight = run(algo, seed=2, total=total, env_backend=backend)
+    part1, _ = run(algo, seed=2, total=total, stop_after=3, save=str(tmp_path / "ckpt"),
+                   env_backend=backend)  # fmt: skip
+    part2, w_resumed = run(algo, seed=2, total=total, restore=str(tmp_path / "ckpt"),
+                           env_backend=backend)  # fmt: skip
     assert len(part1) == 3 and len(part2) == 3
     assert comparable(part1 + part2) == comparable(straight)
     for a, b in zip(w_straight, w_resumed):
@@ -136,7 +172,9 @@ def test_restore_refuses_other_structural_hparams_and_takes_new_learning_rates(t
 
 def test_continuous_actions_are_clipped_to_the_box_for_the_env():
     ppo = agents.load("ppo")
-    agent = ppo.make_agent("Pendulum-v1", {**TINY, "log_std_init": 1.0}, seed=0)
+    agent = ppo.make_agent(
+        "Pendulum-v1", {**TINY, "log_std_init": 1.0}, seed=0, env_backend="gymnasium"
+    )  # the numpy runner, to watch its input
     seen = []
     step = agent.runner.step
     agent.runner.step = lambda action: (seen.append(action.copy()), step(action))[1]

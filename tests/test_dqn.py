@@ -123,8 +123,8 @@ def state(agent):
     return [v.numpy() for v in agent.variables if v is not agent.iteration]
 
 
-def run(seed, total, anneal=None, stop_after=None, restore=None, save=None):
-    agent = dqn.make_agent("CartPole-v1", TINY, seed=seed)
+def run(seed, total, anneal=None, stop_after=None, restore=None, save=None, backend="auto"):
+    agent = dqn.make_agent("CartPole-v1", TINY, seed=seed, env_backend=backend)
     if restore:
         agent.restore(restore)
     history = []
@@ -148,10 +148,11 @@ def test_same_seed_same_result_and_other_seed_differs():
     assert any(not np.array_equal(a, c) for a, c in zip(w1, w3))
 
 
-def test_checkpoint_with_replay_buffer_continues_exactly(tmp_path):
-    straight, w_straight = run(seed=2, total=1800)
-    run(seed=2, total=700, anneal=1800, save=str(tmp_path / "ckpt"))  # stops mid-chunk
-    resumed, w_resumed = run(seed=2, total=1800, restore=str(tmp_path / "ckpt"))
+@pytest.mark.parametrize("backend", ["tf", "gymnasium"])
+def test_checkpoint_with_replay_buffer_continues_exactly(backend, tmp_path):
+    straight, w_straight = run(seed=2, total=1800, backend=backend)
+    run(seed=2, total=700, anneal=1800, save=str(tmp_path / "ckpt"), backend=backend)  # mid-chunk
+    resumed, w_resumed = run(seed=2, total=1800, restore=str(tmp_path / "ckpt"), backend=backend)
     assert [m["global_step"] for m in resumed] == [1000, 1800]  # chunks keep their bounds
     assert resumed[-1] == {**straight[-1], "iteration": resumed[-1]["iteration"]}
     assert len(w_straight) == len(w_resumed) > 10

@@ -39,6 +39,7 @@ from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, desc
 
 STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
 PRUNERS = ("none", "median", "asha")
+ENV_BACKENDS = ("auto", "tf", "gymnasium")  # as agents.rollout.ENV_BACKENDS (no TF import)
 BY_TRIALS = ("grid", "random", "bayesian", "tpe")  # strategies that run `trials` trials
 PRUNABLE = BY_TRIALS  # strategies whose trials can be pruned (whole trials, no parents)
 OPTION_DEFAULTS = {
@@ -87,6 +88,7 @@ class Sweep:
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> value
     options: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTION_DEFAULTS))
     prune: str = "none"
+    env_backend: str = "auto"
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -112,6 +114,7 @@ class Sweep:
             "fixed": self.fixed,
             "options": self.options,
             "prune": self.prune,
+            "env_backend": self.env_backend,
         }
 
 
@@ -219,6 +222,7 @@ FILE_KEYS = {
     "space",
     "strategy_options",
     "prune",
+    "env_backend",
 }
 
 
@@ -288,6 +292,10 @@ def build(
         raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, "
                          f"not {strategy}")  # fmt: skip
     sweep.prune = prune
+    backend = flags.get("env_backend", data.get("env_backend", sweep.env_backend))
+    if backend not in ENV_BACKENDS:
+        raise SweepError(f"env_backend: {backend!r} is not one of {ENV_BACKENDS}")
+    sweep.env_backend = backend
 
     for key, minimum in (("seeds", 1), ("trials", 1), ("total_timesteps", 1), ("seed", 0),
                          ("last_n", 1)):  # fmt: skip

@@ -31,6 +31,7 @@ def build_parser() -> Parser:
     add("--strategy", help=f"one of {', '.join(config.STRATEGIES)} (default random)")
     add("--config", metavar="FILE", help="a sweep file (YAML); flags override it")
     add("--prune", help="stop trials falling behind: none, median or asha (default none)")
+    add("--env-backend", help="auto (TensorFlow's classic-control envs), tf or gymnasium")
     add("--agent", help=f"one of {', '.join(agents.AGENTS)} (default ppo)")
     add("--env", action="append", dest="envs", metavar="ENV_ID", help="repeatable")
     add("--seeds", type=int, help="seeds per env (default 1)")
@@ -79,6 +80,7 @@ def resolve(args) -> config.Sweep:
         "target_scores": args.target_scores or [], "seeds": args.seeds, "trials": args.trials,
         "total_timesteps": args.total_timesteps, "seed": args.seed, "aggregate": args.aggregate,
         "last_n": args.last_n, "set": args.set or [], "prune": args.prune,
+        "env_backend": args.env_backend,
     }  # fmt: skip
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
@@ -134,6 +136,8 @@ def best_command(definition: dict, row: dict) -> str:
     steps = row.get("steps") or definition["total_timesteps"]
     words = ["python", "-m", "tfhparam.train", "--agent", definition["agent"], "--env",
              definition["envs"][0], "--total-timesteps", str(steps)]  # fmt: skip
+    if definition.get("env_backend", "auto") != "auto":
+        words += ["--env-backend", definition["env_backend"]]
     for name, value in {**definition["fixed"], **row["hparams"]}.items():
         words += [f"--{name.replace('_', '-')}", repr(value) if isinstance(value, float)
                   else str(value)]  # fmt: skip
@@ -241,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         total_timesteps=sweep.total_timesteps, fixed_hparams=sweep.fixed,
         target_scores=sweep.target_scores, aggregate=sweep.aggregate, last_n=sweep.last_n,
         seed=sweep.seed, directory=args.logdir, project_name=sweep.name,
-        verbose=not args.quiet,
+        verbose=not args.quiet, env_backend=sweep.env_backend,
     )  # fmt: skip
     try:
         if mode == "chief":

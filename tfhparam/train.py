@@ -32,6 +32,12 @@ def build_parser(agent: str | None) -> Parser:
         default="logs/train",
         help="TensorBoard root; the run goes in a new directory below it",
     )
+    parser.add_argument(
+        "--env-backend",
+        choices=("auto", "tf", "gymnasium"),
+        default="auto",
+        help="auto: TensorFlow's version of classic-control envs (faster); gymnasium: its own",
+    )
     parser.add_argument("--save", metavar="DIR", help="write a checkpoint here at the end")
     parser.add_argument("--restore", metavar="DIR", help="continue from this checkpoint")
     parser.add_argument(
@@ -91,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     module = agents.load(args.agent)
     try:
-        agent = module.make_agent(args.env, hparams, seed=args.seed)
+        agent = module.make_agent(args.env, hparams, seed=args.seed, env_backend=args.env_backend)
         if args.restore:
             agent.restore(args.restore)
     except (EnvError, ValueError, FileNotFoundError) as error:

@@ -60,7 +60,8 @@ class RunSpec:
     total_timesteps: int
     anneal_timesteps: int
     save: str  # checkpoint directory written at the end
-    restore: str | None = None  # checkpoint to continue from (Hyperband promotion)
+    restore: str | None = None  # checkpoint to continue from (Hyperband promotion, PBT)
+    env_backend: str = "auto"  # auto: TensorFlow's classic-control envs; or gymnasium
 
 
 Runner = Callable[[RunSpec], Iterator[Mapping[str, Any]]]
@@ -69,7 +70,8 @@ Runner = Callable[[RunSpec], Iterator[Mapping[str, Any]]]
 def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
     """Trains a real agent for ``spec``, yielding its metrics; checkpoints at the end."""
     module = agents.load(spec.agent)
-    agent = module.make_agent(spec.env_id, spec.hparams, seed=spec.seed)
+    agent = module.make_agent(spec.env_id, spec.hparams, seed=spec.seed,
+                              env_backend=spec.env_backend)  # fmt: skip
     try:
         if spec.restore:
             agent.restore(spec.restore)
@@ -240,6 +242,8 @@ class RLTuner(base_tuner.BaseTuner):
         overwrite: start over instead of resuming.
         runner: trains one run (default: the real agents); tests pass fake agents.
         verbose: print progress lines.
+        env_backend: ``auto`` (TensorFlow's version of classic-control envs, the rollout in
+            one graph), ``tf`` or ``gymnasium``.
     """
 
     def __init__(self, oracle: kt.Oracle, agent: str = "ppo",
@@ -248,7 +252,8 @@ class RLTuner(base_tuner.BaseTuner):
                  target_scores: Mapping[str, tuple[float, float]] | None = None,
                  aggregate: str = "mean", last_n: int = 10, seed: int = 0,
                  directory: str = "logs", project_name: str = "sweep", overwrite: bool = False,
-                 runner: Runner | None = None, verbose: bool = True):  # fmt: skip
+                 runner: Runner | None = None, verbose: bool = True,
+                 env_backend: str = "auto"):  # fmt: skip
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -261,6 +266,9 @@ class RLTuner(base_tuner.BaseTuner):
         self.target_scores = dict(target_scores or {})
         self.aggregate, self.last_n = aggregate, int(last_n)
         self.runner = runner or train_run
+        if env_backend not in config.ENV_BACKENDS:
+            raise ValueError(f"env_backend {env_backend!r} is not one of {config.ENV_BACKENDS}")
+        self.env_backend = env_backend
         self.verbose = verbose
         self._progress = _Progress(self)
         self.local_oracle = oracle  # in a worker, self.oracle becomes a gRPC client of it
@@ -293,7 +301,7 @@ class RLTuner(base_tuner.BaseTuner):
         definition = {"agent": self.agent, "envs": self.envs, "seeds": self.run_seeds,
                       "total_timesteps": self.total_timesteps, "fixed": self.fixed,
                       "target_scores": self.target_scores, "aggregate": self.aggregate,
-                      "last_n": self.last_n}  # fmt: skip
+                      "last_n": self.last_n, "env_backend": self.env_backend}  # fmt: skip
         _write_atomic(os.path.join(self.project_dir, DEFINITION_FILE),
                       json.dumps(definition, indent=1))  # fmt: skip
         marker = os.path.join(self.project_dir, "hparams_config.json")
@@ -389,7 +397,8 @@ class RLTuner(base_tuner.BaseTuner):
                         if not os.path.exists(restore):
                             raise TrialFailed(f"parent checkpoint missing: {restore}")
                     spec = RunSpec(self.agent, env_id, hparams, seed, budget, anneal,
-                                   os.path.join(run_dir, "checkpoint"), restore)  # fmt: skip
+                                   os.path.join(run_dir, "checkpoint"), restore,
+                                   self.env_backend)  # fmt: skip
                     if reports:
                         reports.start_run()
                     run = self._run(spec, writer, start, reports, run_values)
