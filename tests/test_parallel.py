@@ -176,7 +176,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_retried(tmp_path):
     assert "died (exit -9); retrying the trial" in output
     rows = results(project)
     assert sorted(r["trial"] for r in rows) == ["0", "1", "2", "3"]
-    assert all(r["status"] == "completed" for r in rows)
+    assert all(r["status"] == "completed" for r in rows), (rows, output)
     assert one_session_per_run(project)
 
 
