@@ -192,7 +192,8 @@ class DQNAgent(tf.Module):
         self.target_network = MLP(sizes, activation, 1.0, self.rng, name="target_network")
         for target, online in zip(self._target_pairs(), self._online_pairs()):
             target.assign(online)
-        self.optimizer = Adam(self.q_network.trainable_variables)
+        # PyTorch's Adam epsilon, as CleanRL's dqn.py (PPO and A2C use 1e-5, as theirs do).
+        self.optimizer = Adam(self.q_network.trainable_variables, eps=1e-8)
         self.buffer = ReplayBuffer(int(hparams["buffer_size"]), self.obs_dim)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)  # env steps
         self.vector_step = tf.Variable(0, dtype=tf.int64, trainable=False)  # env.step calls

@@ -165,7 +165,12 @@ DQN = Space(
             False,
             "pick the next action with the online network, value it with the target (van Hasselt)",
         ),
-        param("max_grad_norm", LogRealInterval(0.1, 100.0), 10.0, "global gradient-norm limit"),
+        param(
+            "max_grad_norm",
+            LogRealInterval(0.1, 100.0),
+            100.0,
+            "global gradient-norm limit (100: hardly ever clips, as CleanRL, which has none)",
+        ),
         param(
             "hidden_size",
             hp.Discrete([16, 32, 64, 128, 256]),
