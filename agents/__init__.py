@@ -29,6 +29,9 @@ UNIT_HPARAMS = {"ppo": ("num_envs", "num_steps"), "a2c": ("num_envs", "num_steps
 # hparam may change between a save and a restore (a new learning rate, say).
 STRUCTURAL_HPARAMS = ("num_envs", "num_steps", "hidden_size", "num_layers", "activation",
                       "buffer_size", "norm_obs", "norm_reward")  # fmt: skip
+# Where envs run: auto (our TensorFlow version of a classic-control env where one exists,
+# see agents.tf_envs), tf (that version, required) or gymnasium (gymnasium's own).
+ENV_BACKENDS = ("auto", "tf", "gymnasium")
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 

@@ -32,10 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 import agents
-from agents import tf_envs
+from agents import ENV_BACKENDS, tf_envs
 from agents.common import ActorCritic, RunningMeanStd
-
-ENV_BACKENDS = ("auto", "tf", "gymnasium")
 
 
 class EnvError(ValueError):

@@ -229,33 +229,26 @@ def _identity_observe(state: tf.Tensor) -> tf.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class TFEnvSpec:
-    """One env: its functions, spaces and time limit (gymnasium's registration)."""
+    """One env: its functions and time limit (gymnasium's registration). Its spaces are
+    gymnasium's: the agents read them from gymnasium's env."""
 
     env_id: str
     dynamics: Callable
     reset: Callable
     observe: Callable
-    obs_dim: int
-    num_actions: int | None  # Discrete(n); None for a Box action
-    action_low: tuple[float, ...] = ()
-    action_high: tuple[float, ...] = ()
-    max_episode_steps: int = 500
+    max_episode_steps: int
 
 
 SPECS = {
     spec.env_id: spec
     for spec in (
-        TFEnvSpec("CartPole-v1", cartpole_dynamics, cartpole_reset, _identity_observe, 4, 2,
-                  max_episode_steps=500),
-        TFEnvSpec("Acrobot-v1", acrobot_dynamics, acrobot_reset, acrobot_observe, 6, 3,
-                  max_episode_steps=500),
-        TFEnvSpec("Pendulum-v1", pendulum_dynamics, pendulum_reset, pendulum_observe, 3, None,
-                  (-2.0,), (2.0,), max_episode_steps=200),
+        TFEnvSpec("CartPole-v1", cartpole_dynamics, cartpole_reset, _identity_observe, 500),
+        TFEnvSpec("Acrobot-v1", acrobot_dynamics, acrobot_reset, acrobot_observe, 500),
+        TFEnvSpec("Pendulum-v1", pendulum_dynamics, pendulum_reset, pendulum_observe, 200),
         TFEnvSpec("MountainCar-v0", mountain_car_dynamics, mountain_car_reset,
-                  _identity_observe, 2, 3, max_episode_steps=200),
+                  _identity_observe, 200),
         TFEnvSpec("MountainCarContinuous-v0", mountain_car_continuous_dynamics,
-                  mountain_car_reset, _identity_observe, 2, None, (-1.0,), (1.0,),
-                  max_episode_steps=999),
+                  mountain_car_reset, _identity_observe, 999),
     )
 }  # fmt: skip
 
@@ -296,8 +289,9 @@ class TFVectorEnv(tf.Module):
         ``valid`` is False on the autoreset step that follows an episode's end.
         """
         stepped, reward, terminated = self.spec.dynamics(self.state, action)
-        fresh = self._reset()
         resetting = self.needs_reset.read_value()
+        # start states are drawn only on steps where some copy resets
+        fresh = tf.cond(tf.reduce_any(resetting), self._reset, lambda: stepped)
         elapsed = tf.where(resetting, 0, self.elapsed + 1)
         truncated = (elapsed >= self.spec.max_episode_steps) & ~resetting  # as TimeLimit
         terminated = terminated & ~resetting

@@ -8,11 +8,11 @@ import tensorflow as tf
 from agents import tf_envs
 
 
-def random_actions(spec, rng, n):
-    if spec.num_actions is not None:
-        return rng.integers(0, spec.num_actions, size=n)
-    low, high = np.array(spec.action_low), np.array(spec.action_high)
-    return rng.uniform(1.5 * low, 1.5 * high, size=(n, len(low))).astype(np.float32)  # clipped
+def random_actions(space, rng, n):
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(0, space.n, size=n)
+    low, high = space.low, space.high  # 1.5 x the bounds: the envs must clip
+    return rng.uniform(1.5 * low, 1.5 * high, size=(n, *low.shape)).astype(np.float32)
 
 
 @pytest.mark.parametrize("env_id", sorted(tf_envs.SPECS))
@@ -26,7 +26,7 @@ def test_same_states_rewards_and_terminations_as_gymnasium(env_id):
         obs, _ = env.reset(seed=episode)
         state = np.asarray(env.unwrapped.state, np.float64)[None]
         np.testing.assert_allclose(spec.observe(tf.constant(state)).numpy()[0], obs, atol=1e-6)
-        for action in random_actions(spec, rng, spec.max_episode_steps):
+        for action in random_actions(env.action_space, rng, spec.max_episode_steps):
             obs, reward, terminated, truncated, _ = env.step(action)
             batch_action = tf.constant(np.asarray(action)[None])
             state, our_reward, our_terminated = dynamics(tf.constant(state), batch_action)

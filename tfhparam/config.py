@@ -39,7 +39,6 @@ from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, desc
 
 STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
 PRUNERS = ("none", "median", "asha")
-ENV_BACKENDS = ("auto", "tf", "gymnasium")  # as agents.rollout.ENV_BACKENDS (no TF import)
 BY_TRIALS = ("grid", "random", "bayesian", "tpe")  # strategies that run `trials` trials
 PRUNABLE = BY_TRIALS  # strategies whose trials can be pruned (whole trials, no parents)
 OPTION_DEFAULTS = {
@@ -293,8 +292,8 @@ def build(
                          f"not {strategy}")  # fmt: skip
     sweep.prune = prune
     backend = flags.get("env_backend", data.get("env_backend", sweep.env_backend))
-    if backend not in ENV_BACKENDS:
-        raise SweepError(f"env_backend: {backend!r} is not one of {ENV_BACKENDS}")
+    if backend not in agents.ENV_BACKENDS:
+        raise SweepError(f"env_backend: {backend!r} is not one of {agents.ENV_BACKENDS}")
     sweep.env_backend = backend
 
     for key, minimum in (("seeds", 1), ("trials", 1), ("total_timesteps", 1), ("seed", 0),

@@ -34,7 +34,7 @@ def build_parser(agent: str | None) -> Parser:
     )
     parser.add_argument(
         "--env-backend",
-        choices=("auto", "tf", "gymnasium"),
+        choices=agents.ENV_BACKENDS,
         default="auto",
         help="auto: TensorFlow's version of classic-control envs (faster); gymnasium: its own",
     )

@@ -266,8 +266,8 @@ class RLTuner(base_tuner.BaseTuner):
         self.target_scores = dict(target_scores or {})
         self.aggregate, self.last_n = aggregate, int(last_n)
         self.runner = runner or train_run
-        if env_backend not in config.ENV_BACKENDS:
-            raise ValueError(f"env_backend {env_backend!r} is not one of {config.ENV_BACKENDS}")
+        if env_backend not in agents.ENV_BACKENDS:
+            raise ValueError(f"env_backend {env_backend!r} is not one of {agents.ENV_BACKENDS}")
         self.env_backend = env_backend
         self.verbose = verbose
         self._progress = _Progress(self)
