@@ -32,6 +32,13 @@ STRUCTURAL_HPARAMS = ("num_envs", "num_steps", "hidden_size", "num_layers", "act
 # Where envs run: auto (our TensorFlow version of a classic-control env where one exists,
 # see agents.tf_envs), tf (that version, required) or gymnasium (gymnasium's own).
 ENV_BACKENDS = ("auto", "tf", "gymnasium")
+# Agents that population training (agents.population) can batch, and the hparams that
+# members of one population must share: they shape its tensors or its graph. Every other
+# hparam is a [P] tensor, one value per member.
+POPULATION_AGENTS = ("ppo", "a2c")
+POPULATION_KEY_HPARAMS = ("num_envs", "num_steps", "num_minibatches", "hidden_size",
+                          "num_layers", "activation", "norm_obs", "norm_reward",
+                          "optimizer")  # fmt: skip
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 

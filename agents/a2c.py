@@ -27,15 +27,16 @@ TENSOR_HPARAMS = ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm",
 
 
 def a2c_loss(
-    logprob, advantages, values, returns, entropy, mask, vf_coef, ent_coef
+    logprob, advantages, values, returns, entropy, mask, vf_coef, ent_coef, axis=None
 ) -> dict[str, tf.Tensor]:
     """A2C's loss on a batch (all inputs ``[B]``; ``mask`` 0/1).
 
-    The value loss is the plain mean squared error, as in SB3's A2C.
+    The value loss is the plain mean squared error, as in SB3's A2C. A population passes
+    ``[P, B]`` inputs, ``[P]`` coefficients and ``axis=-1``: every output is then ``[P]``.
     """
-    policy_loss = -masked_mean(logprob * advantages, mask)
-    value_loss = masked_mean(tf.square(returns - values), mask)
-    entropy = masked_mean(entropy, mask)
+    policy_loss = -masked_mean(logprob * advantages, mask, axis)
+    value_loss = masked_mean(tf.square(returns - values), mask, axis)
+    entropy = masked_mean(entropy, mask, axis)
     return {
         "loss": policy_loss - ent_coef * entropy + vf_coef * value_loss,
         "policy_loss": policy_loss,

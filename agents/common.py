@@ -53,28 +53,42 @@ def gae(
     return advantages
 
 
-def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Mean of ``x`` over entries where ``mask`` is 1 (0 if none)."""
-    return tf.reduce_sum(x * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+def masked_mean(
+    x: tf.Tensor, mask: tf.Tensor, axis: int | None = None, keepdims: bool = False
+) -> tf.Tensor:
+    """Mean of ``x`` over entries where ``mask`` is 1 (0 if none).
+
+    ``axis=None`` averages everything; ``axis=-1`` averages each row of a ``[P, B]``
+    population batch on its own (one figure per member).
+    """
+    total = tf.reduce_sum(x * mask, axis, keepdims=keepdims)
+    return total / tf.maximum(tf.reduce_sum(mask, axis, keepdims=keepdims), 1.0)
 
 
-def masked_normalize(x: tf.Tensor, mask: tf.Tensor, eps: float = 1e-8) -> tf.Tensor:
-    """``(x - mean) / (std + eps)`` with mean and std over masked entries."""
-    mean = masked_mean(x, mask)
-    std = tf.sqrt(masked_mean(tf.square(x - mean), mask))
+def masked_normalize(
+    x: tf.Tensor, mask: tf.Tensor, eps: float = 1e-8, axis: int | None = None
+) -> tf.Tensor:
+    """``(x - mean) / (std + eps)`` with mean and std over masked entries (per row with
+    ``axis=-1``)."""
+    mean = masked_mean(x, mask, axis, keepdims=True)
+    std = tf.sqrt(masked_mean(tf.square(x - mean), mask, axis, keepdims=True))
     return (x - mean) / (std + eps)
 
 
-def explained_variance(predicted: tf.Tensor, target: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """``1 - Var[target - predicted] / Var[target]`` over masked entries.
+def explained_variance(
+    predicted: tf.Tensor, target: tf.Tensor, mask: tf.Tensor, axis: int | None = None
+) -> tf.Tensor:
+    """``1 - Var[target - predicted] / Var[target]`` over masked entries (per row with
+    ``axis=-1``).
 
     1 is a perfect value function, 0 no better than a constant, negative worse. Returns 0
     when the targets have no variance (instead of NaN, which sweeps treat as divergence).
     """
-    target_mean = masked_mean(target, mask)
-    var_target = masked_mean(tf.square(target - target_mean), mask)
+    target_mean = masked_mean(target, mask, axis, keepdims=True)
+    var_target = masked_mean(tf.square(target - target_mean), mask, axis)
     error = target - predicted
-    var_error = masked_mean(tf.square(error - masked_mean(error, mask)), mask)
+    error_mean = masked_mean(error, mask, axis, keepdims=True)
+    var_error = masked_mean(tf.square(error - error_mean), mask, axis)
     return tf.where(var_target > 0.0, 1.0 - var_error / tf.maximum(var_target, 1e-12), 0.0)
 
 
@@ -101,8 +115,9 @@ def gaussian_log_prob(mean: tf.Tensor, log_std: tf.Tensor, actions: tf.Tensor) -
 
 
 def gaussian_entropy(log_std: tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
+    """Entropy of a diagonal Gaussian; ``log_std`` ``[A]`` (or ``[P, 1, A]``, per member)."""
     per_dim = 0.5 + 0.5 * _LOG_2PI + log_std
-    return tf.fill(batch_shape, tf.reduce_sum(per_dim))
+    return tf.broadcast_to(tf.reduce_sum(per_dim, -1), batch_shape)
 
 
 # ---------------------------------------------------------------------------------------
@@ -110,40 +125,69 @@ def gaussian_entropy(log_std: tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
 # ---------------------------------------------------------------------------------------
 
 
-class Adam(tf.Module):
-    """Adam (Kingma & Ba) with bias correction; ``eps`` outside the square root."""
+def per_member(x: tf.Tensor, like: tf.Variable) -> tf.Tensor:
+    """Reshapes a scalar or a ``[P]`` vector to broadcast against ``like`` (``[P, ...]``)."""
+    return tf.reshape(x, [-1] + [1] * (like.shape.rank - 1)) if like.shape.rank else x
 
-    def __init__(self, variables, beta_1=0.9, beta_2=0.999, eps=1e-5, name="adam"):
+
+class Adam(tf.Module):
+    """Adam (Kingma & Ba) with bias correction; ``eps`` outside the square root.
+
+    With ``members=P`` it updates a population: every variable has a leading axis of P
+    members, and the learning rate, the step count and the ``active`` mask are ``[P]``
+    (an inactive member's variables and state stay exactly as they were).
+    """
+
+    def __init__(self, variables, beta_1=0.9, beta_2=0.999, eps=1e-5, members=None,
+                 name="adam"):  # fmt: skip
         super().__init__(name=name)
         self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        shape = [] if members is None else [members]
+        self.step = tf.Variable(tf.zeros(shape, tf.int64), trainable=False)
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
 
-    def apply(self, grads, variables, learning_rate):
-        self.step.assign_add(1)
-        t = tf.cast(self.step, tf.float32)
+    def apply(self, grads, variables, learning_rate, active=None):
+        step = self.step + (1 if active is None else tf.cast(active, tf.int64))
+        t = tf.cast(tf.maximum(step, 1), tf.float32)
         scale = learning_rate * tf.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        updates = [(self.step, step)]
         for g, var, m, v in zip(grads, variables, self.m, self.v):
-            m.assign(self.beta_1 * m + (1.0 - self.beta_1) * g)
-            v.assign(self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
-            var.assign_sub(scale * m / (tf.sqrt(v) + self.eps))
+            new_m = self.beta_1 * m + (1.0 - self.beta_1) * g
+            new_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g)
+            new_var = var - per_member(scale, var) * new_m / (tf.sqrt(new_v) + self.eps)
+            updates += [(m, new_m), (v, new_v), (var, new_var)]
+        _assign(updates, active)
 
 
 class RMSprop(tf.Module):
-    """RMSprop as PyTorch and Stable-Baselines3's A2C use it (``eps`` outside the root)."""
+    """RMSprop as PyTorch and Stable-Baselines3's A2C use it (``eps`` outside the root).
 
-    def __init__(self, variables, alpha=0.99, eps=1e-5, name="rmsprop"):
+    ``members`` and ``active``: as :class:`Adam`.
+    """
+
+    def __init__(self, variables, alpha=0.99, eps=1e-5, members=None, name="rmsprop"):
         super().__init__(name=name)
         self.alpha, self.eps = alpha, eps
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        shape = [] if members is None else [members]
+        self.step = tf.Variable(tf.zeros(shape, tf.int64), trainable=False)
         self.sq = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
 
-    def apply(self, grads, variables, learning_rate):
-        self.step.assign_add(1)
+    def apply(self, grads, variables, learning_rate, active=None):
+        updates = [(self.step, self.step + (1 if active is None else tf.cast(active, tf.int64)))]
         for g, var, sq in zip(grads, variables, self.sq):
-            sq.assign(self.alpha * sq + (1.0 - self.alpha) * tf.square(g))
-            var.assign_sub(learning_rate * g / (tf.sqrt(sq) + self.eps))
+            new_sq = self.alpha * sq + (1.0 - self.alpha) * tf.square(g)
+            new_var = var - per_member(learning_rate, var) * g / (tf.sqrt(new_sq) + self.eps)
+            updates += [(sq, new_sq), (var, new_var)]
+        _assign(updates, active)
+
+
+def _assign(updates, active) -> None:
+    """Assigns ``(variable, value)`` pairs; with an ``active`` mask only active members."""
+    for var, value in updates:
+        if active is not None:
+            value = tf.where(per_member(active, var), value, var)
+        var.assign(value)
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,34 +275,55 @@ class ActorCritic(tf.Module):
 
 
 class RunningMeanStd(tf.Module):
-    """Running mean and variance merged batch by batch (Chan et al.'s parallel update)."""
+    """Running mean and variance merged batch by batch (Chan et al.'s parallel update).
 
-    def __init__(self, shape=(), name=None):
+    With ``members=P`` it keeps P independent statistics (``mean`` is ``[P, *shape]``):
+    batches are ``[P, B, *shape]`` and each member merges its own rows.
+    """
+
+    def __init__(self, shape=(), members=None, name=None):
         super().__init__(name=name)
-        self.mean = tf.Variable(tf.zeros(shape, tf.float64), trainable=False)
-        self.var = tf.Variable(tf.ones(shape, tf.float64), trainable=False)
-        self.count = tf.Variable(1e-4, dtype=tf.float64, trainable=False)
+        lead = [] if members is None else [members]
+        self.axis = len(lead)  # the batch axis of what update() receives
+        self.mean = tf.Variable(tf.zeros([*lead, *shape], tf.float64), trainable=False)
+        self.var = tf.Variable(tf.ones([*lead, *shape], tf.float64), trainable=False)
+        self.count = tf.Variable(tf.fill(lead, tf.constant(1e-4, tf.float64)), trainable=False)
+
+    def _expand(self, x: tf.Tensor) -> tf.Tensor:
+        """Statistics ``[*lead, *shape]`` made to broadcast over ``[*lead, B, *shape]``."""
+        return tf.expand_dims(x, self.axis) if self.axis else x
 
     def update(self, batch: tf.Tensor, mask: tf.Tensor) -> None:
-        """Merges the rows of ``batch`` ([B, *shape]) whose ``mask`` ([B]) is 1."""
+        """Merges the rows of ``batch`` (``[*lead, B, *shape]``) whose ``mask`` is 1."""
         batch = tf.cast(batch, tf.float64)
-        weights = tf.reshape(tf.cast(mask, tf.float64), [-1] + [1] * (batch.shape.rank - 1))
-        n = tf.reduce_sum(tf.cast(mask, tf.float64))
-        if n > 0:
-            batch_mean = tf.reduce_sum(batch * weights, 0) / n
-            batch_var = tf.reduce_sum(tf.square(batch - batch_mean) * weights, 0) / n
-            total = self.count + n
-            delta = batch_mean - self.mean
-            m2 = self.var * self.count + batch_var * n + tf.square(delta) * self.count * n / total
-            self.mean.assign_add(delta * n / total)
-            self.var.assign(m2 / total)
-            self.count.assign(total)
+        mask = tf.cast(mask, tf.float64)
+        weights = tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones(
+            [batch.shape.rank - mask.shape.rank], tf.int32)], 0))  # fmt: skip
+        n = tf.reduce_sum(mask, self.axis)
+        safe_n = tf.maximum(n, 1.0)
+        batch_mean = tf.reduce_sum(batch * weights, self.axis) / self._stat(safe_n)
+        deviation = tf.square(batch - tf.expand_dims(batch_mean, self.axis))
+        batch_var = tf.reduce_sum(deviation * weights, self.axis) / self._stat(safe_n)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        m2 = (self.var * self._stat(self.count) + batch_var * self._stat(n)
+              + tf.square(delta) * self._stat(self.count * n / total))  # fmt: skip
+        seen = self._stat(n) > 0  # a member with no rows keeps its statistics
+        self.mean.assign(tf.where(seen, self.mean + delta * self._stat(n / total), self.mean))
+        self.var.assign(tf.where(seen, m2 / self._stat(total), self.var))
+        self.count.assign(total)
+
+    def _stat(self, x: tf.Tensor) -> tf.Tensor:
+        """A per-member scalar ``[*lead]`` made to broadcast against ``mean``."""
+        return tf.reshape(x, tf.concat([tf.shape(x), tf.ones(
+            [self.mean.shape.rank - x.shape.rank], tf.int32)], 0))  # fmt: skip
 
     def normalize(self, x: tf.Tensor, clip: float = 10.0) -> tf.Tensor:
-        z = (tf.cast(x, tf.float64) - self.mean) / tf.sqrt(self.var + 1e-8)
+        mean, var = self._expand(self.mean), self._expand(self.var)
+        z = (tf.cast(x, tf.float64) - mean) / tf.sqrt(var + 1e-8)
         return tf.cast(tf.clip_by_value(z, -clip, clip), tf.float32)
 
     def scale(self, x: tf.Tensor, clip: float = 10.0) -> tf.Tensor:
         """Divides by the running std without centering (reward scaling)."""
-        z = tf.cast(x, tf.float64) / tf.sqrt(self.var + 1e-8)
+        z = tf.cast(x, tf.float64) / tf.sqrt(self._expand(self.var) + 1e-8)
         return tf.cast(tf.clip_by_value(z, -clip, clip), tf.float32)

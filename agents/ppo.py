@@ -49,8 +49,13 @@ def ppo_loss(
     vf_coef,
     ent_coef,
     clip_vloss,
+    axis: int | None = None,
 ) -> dict[str, tf.Tensor]:
     """PPO's clipped objective on a minibatch (all inputs ``[B]``; ``mask`` 0/1).
+
+    A population passes ``[P, B]`` inputs with ``axis=-1``: then ``clip_coef`` and
+    ``clip_vloss`` are ``[P, 1]``, ``vf_coef`` and ``ent_coef`` ``[P]``, and every output is
+    ``[P]`` (one figure per member).
 
     Returns:
         ``loss`` (to minimize), ``policy_loss``, ``value_loss``, ``entropy``,
@@ -61,22 +66,22 @@ def ppo_loss(
     ratio = tf.exp(log_ratio)
     unclipped = -advantages * ratio
     clipped = -advantages * tf.clip_by_value(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
-    policy_loss = masked_mean(tf.maximum(unclipped, clipped), mask)
+    policy_loss = masked_mean(tf.maximum(unclipped, clipped), mask, axis)
 
     value_error = tf.square(new_values - returns)
     clipped_values = old_values + tf.clip_by_value(new_values - old_values, -clip_coef, clip_coef)
     clipped_error = tf.maximum(value_error, tf.square(clipped_values - returns))
-    value_loss = 0.5 * masked_mean(tf.where(clip_vloss, clipped_error, value_error), mask)
+    value_loss = 0.5 * masked_mean(tf.where(clip_vloss, clipped_error, value_error), mask, axis)
 
-    entropy = masked_mean(entropy, mask)
+    entropy = masked_mean(entropy, mask, axis)
     return {
         "loss": policy_loss - ent_coef * entropy + vf_coef * value_loss,
         "policy_loss": policy_loss,
         "value_loss": value_loss,
         "entropy": entropy,
-        "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
-        "old_approx_kl": masked_mean(-log_ratio, mask),
-        "clipfrac": masked_mean(tf.cast(tf.abs(ratio - 1.0) > clip_coef, tf.float32), mask),
+        "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask, axis),
+        "old_approx_kl": masked_mean(-log_ratio, mask, axis),
+        "clipfrac": masked_mean(tf.cast(tf.abs(ratio - 1.0) > clip_coef, tf.float32), mask, axis),
     }
 
 

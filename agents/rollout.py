@@ -350,7 +350,7 @@ def save_checkpoint(agent: tf.Module, directory: str) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     tf.train.Checkpoint(agent=agent).write(os.path.join(tmp, "agent"))
-    if isinstance(agent.runner, EnvRunner):  # a TFEnvRunner is in the checkpoint already
+    if not isinstance(agent.runner, TFEnvRunner):  # a TFEnvRunner is in the checkpoint already
         with open(os.path.join(tmp, "env.pkl"), "wb") as f:
             pickle.dump(agent.runner, f)
     meta = {
@@ -392,7 +392,7 @@ def restore_checkpoint(agent: tf.Module, directory: str) -> None:
             raise ValueError(f"checkpoint {directory} was written for other hparams: {name}="
                              f"{saved!r}, not {agent.hparams[name]!r}")  # fmt: skip
     tf.train.Checkpoint(agent=agent).read(os.path.join(directory, "agent")).assert_consumed()
-    if isinstance(agent.runner, EnvRunner):
+    if not isinstance(agent.runner, TFEnvRunner):
         with open(os.path.join(directory, "env.pkl"), "rb") as f:
             runner = pickle.load(f)
         agent.runner.close()

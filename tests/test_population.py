@@ -1,0 +1,167 @@
+"""Population training: members behave as lone runs (exactly where they can, in
+distribution where they cannot), stay independent, and checkpoint in the single format."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+import agents
+from agents import population
+from agents.population import Population, clip_by_member_norm
+
+agents.configure_threads()
+TINY = {"num_envs": 2, "num_steps": 32, "hidden_size": 16}
+# Members that differ in every kind of per-member hparam, shape-changing ones aside.
+PPO_MEMBERS = [
+    {**TINY, "learning_rate": 1e-3, "update_epochs": 2, "clip_coef": 0.1, "ent_coef": 0.0},
+    {**TINY, "learning_rate": 3e-4, "update_epochs": 4, "gamma": 0.9, "max_grad_norm": 0.1,
+     "norm_adv": False, "clip_vloss": False},
+    {**TINY, "learning_rate": 5e-3, "update_epochs": 3, "gae_lambda": 0.8, "vf_coef": 1.0,
+     "target_kl": 0.001, "anneal_lr": False},
+]  # fmt: skip
+A2C_MEMBERS = [
+    {**TINY, "num_steps": 8, "learning_rate": 7e-4},
+    {**TINY, "num_steps": 8, "learning_rate": 3e-3, "ent_coef": 0.05, "norm_adv": True,
+     "gae_lambda": 0.9, "log_std_init": -1.0},
+]  # fmt: skip
+
+
+def weights(module) -> list[np.ndarray]:
+    return [v.numpy() for v in module.network.trainable_variables]
+
+
+def test_clip_by_member_norm_is_clip_by_global_norm_per_member():
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=(3, 4, 2)), tf.float32),
+             tf.constant(rng.normal(size=(3, 2)), tf.float32)]  # fmt: skip
+    limits = tf.constant([0.5, 100.0, 1.0])
+    clipped, norms = clip_by_member_norm(grads, limits)
+    for p in range(3):
+        expected, norm = tf.clip_by_global_norm([g[p] for g in grads], limits[p])
+        assert float(norms[p]) == pytest.approx(float(norm), rel=1e-6)
+        for got, want in zip(clipped, expected):
+            np.testing.assert_allclose(got[p].numpy(), want.numpy(), rtol=1e-6)
+    assert float(norms[1]) < 100.0  # member 1 under its limit: unchanged
+    np.testing.assert_array_equal(clipped[0][1].numpy(), grads[0][1].numpy())
+
+
+def test_members_must_share_shape_changing_hparams():
+    with pytest.raises(ValueError, match="must share num_steps"):
+        Population("ppo", "CartPole-v1", [TINY, {**TINY, "num_steps": 64}], seeds=[0, 1])
+    with pytest.raises(ValueError, match="supports"):
+        Population("dqn", "CartPole-v1", [{}], seeds=[0])
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, members",
+    [("ppo", "CartPole-v1", PPO_MEMBERS), ("ppo", "Pendulum-v1", PPO_MEMBERS[:2]),
+     ("a2c", "Pendulum-v1", A2C_MEMBERS), ("a2c", "CartPole-v1", A2C_MEMBERS)],
+)  # fmt: skip
+def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members):
+    """With gymnasium's envs (seeded per member) a member is the lone run, to float error:
+    same start weights, action noise, shuffles, per-member loss, clipping, optimizer."""
+    module = agents.load(algo)
+    seeds = [11, 12, 13][: len(members)]
+    group = Population(algo, env_id, members, seeds, env_backend="gymnasium")
+    for m, w in zip(weights(group), weights(module.make_agent(env_id, members[1], seeds[1]))):
+        np.testing.assert_array_equal(m[1], w)  # the same initial weights
+    pop_metrics = list(population.train(group, 3 * 2 * TINY["num_envs"] * members[0]["num_steps"]))
+    for p, (hparams, seed) in enumerate(zip(members, seeds)):
+        agent = module.make_agent(env_id, hparams, seed, env_backend="gymnasium")
+        lone_metrics = list(module.train(agent, 3 * 2 * hparams["num_envs"] * hparams["num_steps"]))
+        assert len(lone_metrics) == len(pop_metrics) == 6
+        for lone, pop in zip(lone_metrics, (step[p] for step in pop_metrics)):
+            assert pop["global_step"] == lone["global_step"]
+            np.testing.assert_allclose(pop["episode_returns"], lone["episode_returns"], rtol=1e-4)
+            for key in ("losses/loss", "losses/entropy", "explained_variance",
+                        "charts/learning_rate"):  # fmt: skip
+                assert pop[key] == pytest.approx(lone[key], rel=2e-3, abs=2e-4), key
+        for m, w in zip(weights(group), weights(agent)):
+            np.testing.assert_allclose(m[p], w, rtol=2e-3, atol=2e-4)
+        agent.close()
+    group.close()
+
+
+def test_a_diverged_member_fails_alone_and_the_others_are_untouched():
+    members, seeds = PPO_MEMBERS, [1, 2, 3]
+    clean = Population("ppo", "CartPole-v1", members, seeds, env_backend="gymnasium")
+    broken = Population("ppo", "CartPole-v1", members, seeds, env_backend="gymnasium")
+    w = broken.network.actor.weights[0]
+    w.assign(tf.tensor_scatter_nd_update(w, [[1, 0, 0]], [np.nan]))
+    budget = 4 * TINY["num_envs"] * TINY["num_steps"]
+    clean_metrics, broken_metrics = (list(population.train(g, budget)) for g in (clean, broken))
+    first = broken_metrics[0]
+    assert "diverged: non-finite weights" in first[1]["error"]
+    assert all(step[1] is None for step in broken_metrics[1:])  # stopped after its failure
+    assert not broken.active.numpy()[1]
+    for p in (0, 2):
+        assert all("error" not in step[p] for step in broken_metrics)
+        assert [s[p]["losses/loss"] for s in broken_metrics] == [
+            s[p]["losses/loss"] for s in clean_metrics
+        ]
+        for a, b in zip(weights(clean), weights(broken)):
+            np.testing.assert_array_equal(a[p], b[p])
+            assert np.isfinite(b[p]).all()
+
+
+@pytest.mark.parametrize("backend", ["tf", "gymnasium"])
+def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
+    ppo = agents.load("ppo")
+    members, seeds = PPO_MEMBERS[:2], [5, 6]
+    group = Population("ppo", "CartPole-v1", members, seeds, env_backend=backend)
+    budget = 2 * TINY["num_envs"] * TINY["num_steps"]
+    list(population.train(group, budget))
+    group.save_member(1, str(tmp_path / "member"))
+
+    # a lone agent continues the member
+    agent = ppo.make_agent("CartPole-v1", members[1], seed=6, env_backend=backend)
+    agent.restore(str(tmp_path / "member"))
+    for m, w in zip(weights(group), weights(agent)):
+        np.testing.assert_array_equal(m[1], w)
+    assert int(agent.global_step.numpy()) == budget and int(agent.iteration.numpy()) == 2
+    np.testing.assert_array_equal(agent.rng.state.numpy(), group.rngs[1].state.numpy())
+
+    # and a lone run's checkpoint goes into a population slot (a Hyperband promotion)
+    agent.save(str(tmp_path / "lone"))
+    other = Population("ppo", "CartPole-v1", [members[1], members[1]], [6, 7],
+                       env_backend=backend)  # fmt: skip
+    other.restore_member(0, str(tmp_path / "lone"))
+    for m, w in zip(weights(other), weights(agent)):
+        np.testing.assert_array_equal(m[0], w)
+    assert other.global_step.numpy().tolist() == [budget, 0]
+    if backend == "gymnasium":  # the member then trains as the lone agent does
+        lone_next = next(ppo.train(agent, 2 * budget))
+        pop_next = next(population.train(other, 2 * budget))[0]
+        assert pop_next["global_step"] == lone_next["global_step"] == budget + budget // 2
+        assert pop_next["losses/loss"] == pytest.approx(lone_next["losses/loss"], rel=1e-3)
+    with pytest.raises(ValueError, match="other hparams: num_steps"):
+        wide = Population("ppo", "CartPole-v1", [{**TINY, "num_steps": 64}], [0],
+                          env_backend=backend)  # fmt: skip
+        wide.restore_member(0, str(tmp_path / "lone"))
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_a_population_learns_like_the_same_runs_one_at_a_time(algo):
+    """Identical configs, different seeds: the population's returns and the lone runs'
+    returns come from the same distribution (TensorFlow's CartPole, not bitwise)."""
+    module = agents.load(algo)
+    hparams = {"ppo": {"learning_rate": 1e-3, "num_envs": 4, "num_steps": 64},
+               "a2c": {"learning_rate": 1e-3, "num_envs": 8, "num_steps": 5}}[algo]  # fmt: skip
+    budget, seeds = {"ppo": 25_600, "a2c": 40_000}[algo], list(range(6))
+
+    def final(history):  # mean return of the last 5 iterations that saw an episode end
+        rewards = [m["rewards"] for m in history if m and "rewards" in m]
+        return float(np.mean(rewards[-5:]))
+
+    group = Population(algo, "CartPole-v1", [hparams] * len(seeds), seeds)
+    steps = list(population.train(group, budget))
+    together = [final([s[p] for s in steps]) for p in range(len(seeds))]
+    alone = []
+    for seed in seeds:
+        agent = module.make_agent("CartPole-v1", hparams, seed=100 + seed)
+        alone.append(final(list(module.train(agent, budget))))
+    untrained = 22.0  # CartPole's mean return under a uniform random policy
+    assert min(np.mean(together), np.mean(alone)) > 3 * untrained, (together, alone)
+    assert stats.mannwhitneyu(together, alone).pvalue > 0.01, (together, alone)
+    assert np.mean(together) == pytest.approx(np.mean(alone), rel=0.5), (together, alone)
