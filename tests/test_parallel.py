@@ -29,6 +29,8 @@ TINY = [
     "hidden_size=16",
     "--seed",
     "3",
+    "--population",  # two trials a worker, trained as one population
+    "2",
 ]
 
 

@@ -22,13 +22,13 @@ SPACE = {
 }
 
 
-def make_tuner(directory, runner=None, **fields):
+def make_tuner(directory, runner=None, population=1, **fields):
     sweep = config.build({"total_timesteps": 4096, "last_n": 2, "space": SPACE, **fields})
     tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
                     seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
                     fixed_hparams=sweep.fixed, last_n=sweep.last_n, directory=str(directory),
                     project_name="s", runner=runner or FakeRunner(),
-                    verbose=False)  # fmt: skip
+                    verbose=False, population=population)  # fmt: skip
     return sweep, tuner
 
 
@@ -83,12 +83,16 @@ def test_values_stay_in_their_domains_and_the_same_seed_decides_the_same(name, t
     assert all(r["status"] in ("completed", "pruned") for r in rows)
 
 
-def test_pbt_exploits_the_top_and_explores_around_it(tmp_path):
+BATCHING = pytest.mark.parametrize("population", [1, 4], ids=["one-at-a-time", "batched"])
+
+
+@BATCHING
+def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
     runner = FakeRunner()
     options = {"population_size": 4, "generations": 3, "quantile": 0.25,
                "resample_probability": 0.0}  # fmt: skip
     sweep, tuner = make_tuner(tmp_path, runner, strategy="pbt", seed=1,
-                              strategy_options=options)  # fmt: skip
+                              strategy_options=options, population=population)  # fmt: skip
     tuner.search()
     rows = {r["trial"]: r for r in results(tuner)}
     assert len(rows) == 12 and all(r["status"] == "completed" for r in rows.values())
@@ -212,12 +216,14 @@ def test_a_pruning_oracle_answers_with_the_trial_that_the_chief_sends_to_workers
     assert oracle.pruned_ids == {second.trial_id}
 
 
+@BATCHING
 @pytest.mark.parametrize("pruner", ["median", "asha"])
-def test_pruning_stops_trials_that_fall_behind(pruner, tmp_path):
+def test_pruning_stops_trials_that_fall_behind(pruner, population, tmp_path):
     runner = FakeRunner()
     options = {"prune_reports": 4, "prune_warmup": 2, "prune_min_trials": 2}
     _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=12, seed=6,
-                          prune=pruner, strategy_options=options)  # fmt: skip
+                          prune=pruner, strategy_options=options,
+                          population=population)  # fmt: skip
     tuner.search()
     rows = results(tuner)
     pruned = [r for r in rows if r["status"] == "pruned"]

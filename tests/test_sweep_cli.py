@@ -71,26 +71,34 @@ def events_per_run(project):
 
 
 @pytest.mark.slow
-def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(tmp_path):
+@pytest.mark.parametrize("population", ["1", "3"], ids=["one-at-a-time", "batched"])
+def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(population, tmp_path):
     logdir = str(tmp_path / "logs")
     args = ["--strategy", "random", "--trials", "3", "--total-timesteps", "16384",
             "--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16",
-            "--name", "killed", "--logdir", logdir, "--seed", "7", "--workers", "1"]  # fmt: skip
+            "--name", "killed", "--logdir", logdir, "--seed", "7", "--workers", "1",
+            "--population", population]  # fmt: skip
     project = os.path.join(logdir, "killed")
     process = subprocess.Popen(
         [*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     result_0 = os.path.join(project, "trial_0", "result.json")
+    # one at a time: kill inside trial 1; batched: inside the batch of all three
+    inside = os.path.join(project, "trial_1" if population == "1" else "trial_2", "CartPole-v1")
     deadline = time.time() + 240
-    while time.time() < deadline and not os.path.exists(os.path.join(project, "trial_1")):
+    while time.time() < deadline and not os.path.exists(inside):
         time.sleep(0.05)
-    time.sleep(1.0)  # well inside trial 1
+    time.sleep(1.0)  # well inside the trial
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert os.path.exists(result_0), "trial 0 should have finished before the kill"
+    first_score = None
+    if population == "1":
+        assert os.path.exists(result_0), "trial 0 should have finished before the kill"
+        with open(result_0) as f:
+            first_score = json.load(f)["score"]
+    else:
+        assert not os.path.exists(result_0), "the batch should have been killed mid-way"
     assert not os.path.exists(os.path.join(project, "trial_1", "result.json"))
-    with open(result_0) as f:
-        first_score = json.load(f)["score"]
 
     out = run(*args)
     assert out.returncode == 0, out.stderr
@@ -98,7 +106,8 @@ def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
         rows = json.load(f)
     assert sorted(r["trial"] for r in rows) == ["0", "1", "2"]
     assert all(r["status"] == "completed" for r in rows)
-    assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
+    if first_score is not None:
+        assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
     assert set(events_per_run(project).values()) == {1}  # no duplicate session
     assert "best configuration:" in out.stdout
 

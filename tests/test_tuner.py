@@ -13,13 +13,14 @@ from tfhparam.space import hp
 from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
 
-def make_tuner(tmp_path, runner, name="s", **fields):
+def make_tuner(tmp_path, runner, name="s", population=1, **fields):
     sweep = config.build({"total_timesteps": 4000, "last_n": 2, **fields})
     tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
                     seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
                     fixed_hparams=sweep.fixed, target_scores=sweep.target_scores,
                     aggregate=sweep.aggregate, last_n=sweep.last_n, directory=str(tmp_path),
-                    project_name=name, runner=runner, verbose=False)  # fmt: skip
+                    project_name=name, runner=runner, verbose=False,
+                    population=population)  # fmt: skip
     return sweep, tuner
 
 
@@ -46,9 +47,15 @@ STRATEGIES = {
 }  # fmt: skip
 
 
+# Population batching (trials asked and trained several at a time, side by side) must not
+# change what a search does: the engine tests run both ways.
+BATCHING = pytest.mark.parametrize("population", [1, 4], ids=["one-at-a-time", "batched"])
+
+
+@BATCHING
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
-def test_values_stay_in_their_domains_and_the_same_seed_repeats(strategy, tmp_path):
-    fields = {"strategy": strategy, "seed": 4, **STRATEGIES[strategy]}
+def test_values_stay_in_their_domains_and_the_same_seed_repeats(strategy, population, tmp_path):
+    fields = {"strategy": strategy, "seed": 4, "population": population, **STRATEGIES[strategy]}
     sweep, first = make_tuner(tmp_path / "a", FakeRunner(), **fields)
     first.search()
     _, second = make_tuner(tmp_path / "b", FakeRunner(), **fields)
@@ -76,9 +83,11 @@ def test_hyperband_bracket_arithmetic():
     assert hyperband_schedule(27, 3)[0] == [(27, 1), (9, 3), (3, 9), (1, 27)]
 
 
-def test_hyperband_promotions_continue_from_the_parent_checkpoint(tmp_path):
+@BATCHING
+def test_hyperband_promotions_continue_from_the_parent_checkpoint(population, tmp_path):
     runner = FakeRunner()
     _, tuner = make_tuner(tmp_path, runner, strategy="hyperband", total_timesteps=9000,
+                          population=population,
                           strategy_options={"max_epochs": 9, "factor": 3})  # fmt: skip
     tuner.search()
     unit = tuner.hyperband_unit(tuner.space.defaults())
@@ -104,8 +113,10 @@ def test_hyperband_promotions_continue_from_the_parent_checkpoint(tmp_path):
     assert consumed == scheduled
 
 
-def test_scores_normalize_average_seeds_and_aggregate_envs(tmp_path):
+@BATCHING
+def test_scores_normalize_average_seeds_and_aggregate_envs(population, tmp_path):
     _, tuner = make_tuner(tmp_path, FakeRunner(), strategy="random", trials=1, seeds=2,
+                          population=population,
                           envs={"CartPole-v1": {"target_score": [0, 200]},
                                 "Acrobot-v1": None})  # fmt: skip
     tuner.search()
@@ -118,9 +129,11 @@ def test_scores_normalize_average_seeds_and_aggregate_envs(tmp_path):
     assert trial.score == pytest.approx((cartpole + acrobot) / 2)
 
 
-def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
+@BATCHING
+def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(population, tmp_path):
     runner = FakeRunner(diverge_below=1e-3)
-    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1)
+    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1,
+                          population=population)  # fmt: skip
     tuner.search()
     rows = tuner.results()
     failed = [r for r in rows if r["status"] == "failed"]
@@ -211,3 +224,42 @@ def test_a_space_outside_the_agents_domain_is_refused(tmp_path):
     hps.Int("no_such_hparam", 1, 3)
     with pytest.raises(SpaceError, match="unknown hparam 'no_such_hparam'"):
         tfhparam.RandomSearch(hyperparameters=hps, directory=str(tmp_path), project_name="y")
+
+
+def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_its_own(
+    tmp_path,
+):
+    """Runs share a population only if their shape-changing hparams agree; a population
+    that raises fails its own trials, and the sweep goes on."""
+    from tfhparam.tuner import lockstep
+
+    runner, groups = FakeRunner(), []
+    side_by_side = lockstep(runner)
+
+    def population_runner(specs, stopped):
+        groups.append([(spec.hparams["num_steps"], spec.seed) for spec in specs])
+        if specs[0].hparams["num_steps"] == 32:
+            raise RuntimeError("population out of memory")
+        yield from side_by_side(specs, stopped)
+
+    sweep = config.build({"total_timesteps": 4096, "last_n": 2, "trials": 8, "seeds": 2,
+                          "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                                    "num_steps": [32, 128]}})  # fmt: skip
+    tuner = RLTuner(make_oracle(sweep), agent="ppo", seeds=sweep.run_seeds(),
+                    total_timesteps=4096, last_n=2, directory=str(tmp_path), project_name="s",
+                    runner=runner, population=6, population_runner=population_runner,
+                    verbose=False)  # fmt: skip
+    tuner.search()
+    rows = tuner.results()
+    assert len(rows) == 8
+    for row in rows:
+        if row["hparams"]["num_steps"] == 32:
+            assert row["status"] == "failed"
+            assert row["reason"] == "RuntimeError: population out of memory"
+        else:
+            assert row["status"] == "completed"
+    assert any(len(group) > 2 for group in groups)  # several trials' runs in one population
+    for group in groups:
+        assert len(group) <= 6 and len({num_steps for num_steps, _ in group}) == 1
+    # each completed trial trained both seeds once, and wrote their checkpoints
+    assert len(runner.calls) == 2 * sum(r["status"] == "completed" for r in rows)

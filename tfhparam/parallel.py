@@ -29,6 +29,13 @@ def _ongoing(oracle) -> dict[str, str]:
     return {tuner_id: trial.trial_id for tuner_id, trial in oracle.ongoing_trials.items()}
 
 
+def _slots(oracle, tuner_id: str) -> dict[str, str]:
+    """A worker's running trials by slot id: ``tuner_id`` and, when it trains a batch of
+    trials as a population, ``tuner_id-1``, ``tuner_id-2``, ... (see RLTuner._ask)."""
+    return {slot: trial_id for slot, trial_id in _ongoing(oracle).items()
+            if slot == tuner_id or slot.startswith(f"{tuner_id}-")}  # fmt: skip
+
+
 @kt.synchronized
 def _finished(oracle) -> bool:
     return not oracle.ongoing_trials and not oracle.tuner_ids
@@ -82,7 +89,8 @@ def serve(tuner, address: tuple[str, int],
                 code = process.poll()
                 if code is None:
                     continue
-                trial_id = _ongoing(oracle).get(tuner_id)
+                slots = _slots(oracle, tuner_id)
+                trial_id = slots.get(tuner_id, next(iter(slots.values()), None))
                 if code == 0 and trial_id is None:
                     del processes[tuner_id]  # the oracle told it to stop
                     continue
@@ -98,9 +106,10 @@ def serve(tuner, address: tuple[str, int],
                     deaths[trial_id] += 1
                     if deaths[trial_id] > max_restarts:
                         reason = f"worker {tuner_id} died {deaths[trial_id]} times (exit {code})"
-                        _fail(oracle, tuner_id, reason)
-                        tuner.record_failure(trial_id, reason)
-                        print(f"[trial {trial_id}] failed: {reason}", flush=True)
+                        for slot, slot_trial in slots.items():  # the whole batch fails
+                            _fail(oracle, slot, reason)
+                            tuner.record_failure(slot_trial, reason)
+                            print(f"[trial {slot_trial}] failed: {reason}", flush=True)
                     else:
                         print(f"[trial {trial_id}] worker {tuner_id} died (exit {code}); "
                               "retrying the trial", flush=True)  # fmt: skip

@@ -58,6 +58,12 @@ def build_parser() -> Parser:
         help="trials run at once, each in its own process (default auto: one per core, "
         "memory permitting); 1 runs in this process",
     )
+    add(
+        "--population",
+        default="auto",
+        help="runs trained together as one population (PPO, A2C): default auto, from cores "
+        "and memory; 1 trains one run at a time",
+    )
     add("--inter-op-threads", type=int, default=1, help="TensorFlow inter-op threads")
     add(
         "--intra-op-threads",
@@ -170,6 +176,19 @@ def parse_workers(text: str) -> int:
     return value
 
 
+def parse_population(text: str) -> int | str:
+    """``auto`` or a whole number >= 1 (UsageError otherwise)."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--population must be a positive number or auto, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"--population must be a positive number or auto, got {text!r}")
+    return value
+
+
 def worker_command(argv: list[str]) -> list[str]:
     """This command line for a local worker: never ``--overwrite``, one process, quiet ticks."""
     kept = [a for a in argv if a != "--overwrite"]
@@ -193,8 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
-        workers = parse_workers(args.workers)
+        population = parse_population(args.population)
         sweep = resolve(args)
+        batched = population != 1 and sweep.agent in agents.POPULATION_AGENTS
+        # A population keeps this process's cores busy: auto starts no worker processes.
+        workers = 1 if batched and args.workers == "auto" else parse_workers(args.workers)
         project_dir = os.path.join(args.logdir, sweep.name)
         mode = processes.role()
         if mode == "worker":
@@ -224,8 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         local_workers = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
 
-    import agents
-
     agents.configure_threads(inter_op=args.inter_op_threads, intra_op=args.intra_op_threads)
     from tfhparam import parallel
     from tfhparam.tuner import RLTuner, make_oracle
@@ -245,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         total_timesteps=sweep.total_timesteps, fixed_hparams=sweep.fixed,
         target_scores=sweep.target_scores, aggregate=sweep.aggregate, last_n=sweep.last_n,
         seed=sweep.seed, directory=args.logdir, project_name=sweep.name,
-        verbose=not args.quiet, env_backend=sweep.env_backend,
+        verbose=not args.quiet, env_backend=sweep.env_backend, population=population,
     )  # fmt: skip
     try:
         if mode == "chief":

@@ -22,7 +22,9 @@ from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config
+from keras_tuner.src.distribute import utils as kt_dist_utils
 from keras_tuner.src.engine import base_tuner
+from keras_tuner.src.engine import trial as kt_trial
 
 import agents
 from tfhparam import config, oracles, scoring
@@ -65,6 +67,10 @@ class RunSpec:
 
 
 Runner = Callable[[RunSpec], Iterator[Mapping[str, Any]]]
+# Trains runs together: given specs and the set of member indices the caller has stopped
+# (the runner stops updating them and saves no checkpoint for them), yields after every
+# iteration one entry a member: its metrics, or None once it no longer trains.
+PopulationRunner = Callable[[Sequence[RunSpec], set], Iterator[list[Mapping[str, Any] | None]]]
 
 
 def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
@@ -79,6 +85,83 @@ def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
         agent.save(spec.save)
     finally:
         agent.close()
+
+
+def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
+    """Trains runs of one env, agent and shape as one population (``agents.population``).
+
+    Members restore their own checkpoints (Hyperband promotions, PBT) and each writes its
+    own at the end, in the single agent's format. A member whose checkpoint cannot be
+    restored reports the ``error`` in its first entry and does not train.
+    """
+    from agents import population
+
+    first = specs[0]
+    group = population.Population(first.agent, first.env_id, [s.hparams for s in specs],
+                                  [s.seed for s in specs], first.env_backend)  # fmt: skip
+    try:
+        errors = {}
+        for member, spec in enumerate(specs):
+            if spec.restore:
+                try:
+                    group.restore_member(member, spec.restore)
+                except (ValueError, OSError) as error:
+                    errors[member] = f"restoring {spec.restore}: {error}"
+                    group.stop(member)
+        if errors:
+            yield [{"error": errors[p]} if p in errors else None for p in range(len(specs))]
+        for members in population.train(group, first.total_timesteps, first.anneal_timesteps):
+            yield members
+            for member in stopped:
+                group.stop(member)
+        finished = group.active.numpy()
+        for member, spec in enumerate(specs):
+            if finished[member] and member not in stopped:
+                group.save_member(member, spec.save)
+    finally:
+        group.close()
+
+
+def lockstep(runner: Runner) -> PopulationRunner:
+    """A population runner that steps single runs side by side (fake agents in tests, and
+    agents without a population path): same interface, no batching."""
+
+    def run(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
+        runs = [iter(runner(spec)) for spec in specs]
+        live = set(range(len(runs)))
+        try:
+            while live:
+                entries: list[Mapping[str, Any] | None] = [None] * len(runs)
+                for member in sorted(live):
+                    if member in stopped:
+                        runs[member].close()  # ends it without its checkpoint
+                        live.discard(member)
+                        continue
+                    try:
+                        entries[member] = next(runs[member])
+                    except StopIteration:
+                        live.discard(member)
+                if any(entry is not None for entry in entries):
+                    yield entries
+        finally:
+            for member in live:
+                runs[member].close()
+
+    return run
+
+
+def auto_population(agent: str) -> int:
+    """The population size ``auto`` picks: 32 runs a core, at most 8% of free memory at
+    an allowance of 4 MiB a member (a classic-control member uses well under 1 MiB;
+    ``benchmarks/population.py`` measures), 1 for agents without a population path."""
+    if agent not in agents.POPULATION_AGENTS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 1 << 30
+    return max(1, min(32 * (cores or 1), int(0.08 * free) // (4 << 20)))
 
 
 class GridOracle(kt.Oracle):
@@ -199,27 +282,97 @@ class _Reports:
 
     def __init__(self, tuner: RLTuner, trial_id: str, reports: int):
         self.tuner, self.trial_id, self.reports = tuner, trial_id, reports
-        self.run_index, self.sent = -1, 0
+        self.sent: dict[int, int] = {}  # run index -> reports sent
 
-    def start_run(self) -> None:
-        self.run_index, self.sent = self.run_index + 1, 0
-
-    def tick(self, spec: RunSpec, step: int, start: int, rewards: list[float],
+    def tick(self, spec: RunSpec, run_index: int, step: int, start: int, rewards: list[float],
              run_values: Mapping[str, list[float]]) -> None:  # fmt: skip
         length = max(spec.total_timesteps - start, 1)
         due = min(int((step - start) * self.reports // length), self.reports)
         value = scoring.run_value(rewards, self.tuner.last_n)
-        while self.sent < due and not math.isnan(value):
-            self.sent += 1
+        while self.sent.get(run_index, 0) < due and not math.isnan(value):
+            self.sent[run_index] = self.sent.get(run_index, 0) + 1
             so_far = {env: list(v) for env, v in run_values.items()}
             so_far[spec.env_id] = [*so_far.get(spec.env_id, []), value]
             score = scoring.trial_score({e: v for e, v in so_far.items() if v},
                                         self.tuner.target_scores, self.tuner.aggregate)  # fmt: skip
-            at = self.run_index * self.reports + self.sent
+            at = run_index * self.reports + self.sent[run_index]
             answer = self.tuner.oracle.update_trial(self.trial_id, {OBJECTIVE: score}, step=at)
             if getattr(answer, "status", answer) == "STOPPED":
                 raise TrialPruned(score, step, f"pruned at step {step} of {spec.env_id} seed "
                                                f"{spec.seed} (report {at})")  # fmt: skip
+
+
+@dataclasses.dataclass
+class _TrialState:
+    """A trial while its runs train: what run_trial works out at the start, and the runs."""
+
+    trial: Any
+    values: dict[str, Any]  # the searched hparams (no tuner/ entries)
+    hparams: dict[str, Any]  # resolved: searched, fixed and defaults
+    budget: int
+    anneal: int
+    parent: str | None
+    start: int
+    result: dict[str, Any]  # what result.json will hold
+    reports: _Reports | None
+    logs: list[_RunLog] = dataclasses.field(default_factory=list)
+    run_values: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+
+
+class _RunLog:
+    """One run's TensorBoard session and metrics, fed an iteration's metrics at a time."""
+
+    def __init__(self, tuner: RLTuner, state: _TrialState, spec: RunSpec, writer: RunWriter,
+                 run_index: int):  # fmt: skip
+        self.tuner, self.state, self.spec, self.writer = tuner, state, spec, writer
+        self.run_index = run_index
+        self.rewards: list[float] = []
+        self.metrics: Mapping[str, Any] = {}
+        self.last_step = 0
+
+    def feed(self, metrics: Mapping[str, Any]) -> None:
+        """Logs one iteration's metrics.
+
+        Raises:
+            TrialFailed: the run reported an error or a non-finite figure (divergence).
+            TrialPruned: the pruner stopped the trial.
+        """
+        spec = self.spec
+        if "error" in metrics:
+            raise TrialFailed(str(metrics["error"]))
+        step = self.last_step = int(metrics["global_step"])
+        self.metrics = metrics
+        self.writer.scalars(step, metrics)
+        for key, value in metrics.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise TrialFailed(f"diverged: {key} is {value} at step {step} "
+                                  f"({spec.env_id}, seed {spec.seed})")  # fmt: skip
+        if "rewards" in metrics:
+            self.rewards.append(float(metrics["rewards"]))
+        self.tuner._progress.tick(spec, step, self.rewards)
+        if self.state.reports:
+            self.state.reports.tick(spec, self.run_index, step, self.state.start, self.rewards,
+                                    self.state.run_values)  # fmt: skip
+
+    def finish(self) -> None:
+        """Adds the finished run's value to its trial.
+
+        Raises:
+            TrialFailed: no episode ended in the run.
+        """
+        spec, state = self.spec, self.state
+        value = scoring.run_value(self.rewards, self.tuner.last_n)
+        if math.isnan(value):
+            raise TrialFailed(f"no episode finished ({spec.env_id}, seed {spec.seed})")
+        state.run_values[spec.env_id].append(value)
+        state.result["runs"].append({
+            "env": spec.env_id,
+            "seed": spec.seed,
+            "value": value,
+            "steps": int(self.metrics.get("global_step", 0)),
+            "explained_variance": self.metrics.get("explained_variance"),
+            "episode_length": self.metrics.get("episode_length"),
+        })  # fmt: skip
 
 
 class RLTuner(base_tuner.BaseTuner):
@@ -244,6 +397,14 @@ class RLTuner(base_tuner.BaseTuner):
         verbose: print progress lines.
         env_backend: ``auto`` (TensorFlow's version of classic-control envs, the rollout in
             one graph), ``tf`` or ``gymnasium``.
+        population: how many runs train together as one population (``agents.population``;
+            PPO and A2C): the tuner asks the oracle for up to ``population // seeds``
+            trials at a time and trains, env by env, the runs that share their
+            shape-changing hparams together. ``auto`` picks it from cores and memory (1
+            for DQN, and for a custom ``runner`` without ``population_runner``); 1 trains
+            one run at a time.
+        population_runner: trains runs together (default: real populations, or
+            :func:`lockstep` over a custom ``runner``).
     """
 
     def __init__(self, oracle: kt.Oracle, agent: str = "ppo",
@@ -253,7 +414,8 @@ class RLTuner(base_tuner.BaseTuner):
                  aggregate: str = "mean", last_n: int = 10, seed: int = 0,
                  directory: str = "logs", project_name: str = "sweep", overwrite: bool = False,
                  runner: Runner | None = None, verbose: bool = True,
-                 env_backend: str = "auto"):  # fmt: skip
+                 env_backend: str = "auto", population: int | str = "auto",
+                 population_runner: PopulationRunner | None = None):  # fmt: skip
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -266,6 +428,18 @@ class RLTuner(base_tuner.BaseTuner):
         self.target_scores = dict(target_scores or {})
         self.aggregate, self.last_n = aggregate, int(last_n)
         self.runner = runner or train_run
+        if population == "auto":
+            custom = runner is not None and population_runner is None
+            population = 1 if custom else auto_population(agent)
+        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+            raise ValueError(f"population must be 'auto' or a whole number >= 1, not "
+                             f"{population!r}")  # fmt: skip
+        self.population = population
+        if population_runner is None:
+            batched = runner is None and agent in agents.POPULATION_AGENTS
+            population_runner = train_population if batched else lockstep(self.runner)
+        self.population_runner = population_runner
+        self._batch_outcomes: dict[str, Any] = {}  # trial id -> result or error, see search
         if env_backend not in agents.ENV_BACKENDS:
             raise ValueError(f"env_backend {env_backend!r} is not one of {agents.ENV_BACKENDS}")
         self.env_backend = env_backend
@@ -280,6 +454,50 @@ class RLTuner(base_tuner.BaseTuner):
         check_domains(self.space, from_keras_tuner(self.oracle.get_space()))
 
     # -- Keras Tuner hooks --------------------------------------------------------------------
+
+    def search(self, *fit_args, **fit_kwargs) -> None:
+        """Runs the search. With ``population > 1`` trials are asked and trained in
+        batches (see :meth:`_run_batch`); otherwise Keras Tuner's own loop runs them one
+        at a time. A chief of parallel workers only serves its oracle either way."""
+        batch_trials = max(1, self.population // len(self.run_seeds))
+        if batch_trials == 1 or kt_dist_utils.is_chief_oracle():
+            return super().search(*fit_args, **fit_kwargs)
+        self.on_search_begin()
+        while True:
+            self.pre_create_trial()
+            trials, stop = self._ask(batch_trials)
+            if trials:
+                for trial in trials:
+                    self.on_trial_begin(trial)
+                self._run_batch(trials)
+                for trial in trials:  # tells the oracle through run_trial, as Keras Tuner does
+                    self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+                    self.on_trial_end(trial)
+            elif stop:
+                break
+            else:  # IDLE: the oracle waits for trials elsewhere (other workers)
+                time.sleep(0.2)
+        self.on_search_end()
+
+    def _ask(self, count: int) -> tuple[list, bool]:
+        """Up to ``count`` new trials, and whether the oracle said the search is over.
+
+        Each slot asks under its own tuner id (Keras Tuner hands an id's running trial
+        back to it, which is how a restarted worker gets its batch back). Asking stops at
+        the first IDLE answer; after a STOPPED answer every other slot asks too, so that
+        the oracle forgets all of this tuner's ids (a chief waits for them to go)."""
+        trials, stopped = [], False
+        for slot in range(count):
+            tuner_id = self.tuner_id if slot == 0 else f"{self.tuner_id}-{slot}"
+            trial = self.oracle.create_trial(tuner_id)
+            if trial.status == kt_trial.TrialStatus.STOPPED:
+                stopped = True
+            elif trial.status == kt_trial.TrialStatus.IDLE:
+                if not stopped:
+                    break
+            else:
+                trials.append(trial)
+        return trials, stopped and not trials
 
     def _populate_initial_space(self) -> None:
         if not self.oracle.get_space().space:
@@ -358,6 +576,117 @@ class RLTuner(base_tuner.BaseTuner):
         return os.path.join(self.project_dir, f"trial_{trial_id}")
 
     def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
+        if trial.trial_id in self._batch_outcomes:  # trained in a population: report it
+            outcome = self._batch_outcomes.pop(trial.trial_id)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        state = self._begin(trial)
+        try:
+            for env_id in self.envs:
+                for seed in self.run_seeds:
+                    log = self._open_run(state, env_id, seed)
+                    for metrics in self.runner(log.spec):
+                        log.feed(metrics)
+                    log.finish()
+        except Exception as error:  # failed, diverged or pruned
+            return self._end(state, error)
+        except BaseException:  # Ctrl-C: leave the session unfinished; a resume redoes it
+            for log in state.logs:
+                log.writer.close()
+            raise
+        return self._end(state)
+
+    def _run_batch(self, trials: list) -> None:
+        """Trains a batch of trials, env by env, as populations; keeps each outcome for
+        :meth:`run_trial` to hand to Keras Tuner.
+
+        Runs (trial, seed) of one env that share their shape-changing hparams, budget and
+        start train together, ``population`` at most at a time; a trial that fails or is
+        pruned stops its runs alone; one whose runs all finished goes on to the next env.
+        """
+        states, outcomes = [], {}
+        for trial in trials:
+            states.append(self._begin(trial))
+        try:
+            for env_id in self.envs:
+                logs = []
+                for state in states:
+                    if state.trial.trial_id in outcomes:
+                        continue
+                    try:
+                        logs += [self._open_run(state, env_id, seed) for seed in self.run_seeds]
+                    except TrialFailed as error:
+                        outcomes[state.trial.trial_id] = self._outcome(state, error)
+                for group in self._groups(logs):
+                    self._train_group(group, outcomes)
+            for state in states:
+                if state.trial.trial_id not in outcomes:
+                    outcomes[state.trial.trial_id] = self._outcome(state)
+        except BaseException:  # Ctrl-C: leave sessions unfinished; a resume redoes them
+            for state in states:
+                if state.trial.trial_id not in outcomes:
+                    for log in state.logs:
+                        log.writer.close()
+            raise
+        self._batch_outcomes.update(outcomes)
+
+    def _groups(self, logs: list[_RunLog]) -> list[list[_RunLog]]:
+        """Runs that can train together, in chunks of at most ``population``."""
+        by_key: dict[tuple, list[_RunLog]] = {}
+        for log in logs:
+            spec = log.spec
+            shape = tuple(str(spec.hparams.get(k)) for k in agents.POPULATION_KEY_HPARAMS)
+            key = (shape, spec.total_timesteps, spec.anneal_timesteps, log.state.start)
+            by_key.setdefault(key, []).append(log)
+        size = self.population
+        return [group[i : i + size] for group in by_key.values()
+                for i in range(0, len(group), size)]  # fmt: skip
+
+    def _train_group(self, group: list[_RunLog], outcomes: dict[str, Any]) -> None:
+        """Trains one population; records the outcome of each trial that failed or was
+        pruned in it (the others have their runs' values added)."""
+        stopped: set[int] = set()
+        ended: dict[str, BaseException] = {}
+
+        def end_trial(state: _TrialState, error: BaseException) -> None:
+            ended[state.trial.trial_id] = error
+            stopped.update(m for m, log in enumerate(group) if log.state is state)
+
+        try:
+            for entries in self.population_runner([log.spec for log in group], stopped):
+                for member, metrics in enumerate(entries):
+                    log = group[member]
+                    if metrics is None or member in stopped:
+                        continue
+                    try:
+                        log.feed(metrics)
+                    except (TrialFailed, TrialPruned) as error:
+                        end_trial(log.state, error)
+        except Exception as error:  # the population itself failed: all its trials with it
+            for log in group:
+                if log.state.trial.trial_id not in ended:
+                    end_trial(log.state, error)
+        for log in group:
+            if log.state.trial.trial_id not in ended:
+                try:
+                    log.finish()
+                except TrialFailed as error:
+                    end_trial(log.state, error)
+        for log in group:
+            trial_id = log.state.trial.trial_id
+            if trial_id in ended and trial_id not in outcomes:
+                outcomes[trial_id] = self._outcome(log.state, ended[trial_id])
+
+    def _outcome(self, state: _TrialState, error: BaseException | None = None):
+        """:meth:`_end`'s result, or the TrialFailed it raised (kept for run_trial)."""
+        try:
+            return self._end(state, error)
+        except TrialFailed as failed:
+            return failed
+
+    def _begin(self, trial) -> _TrialState:
+        """A trial's hparams, budget and parent (Hyperband, PBT); clears a partial rerun."""
         values = dict(trial.hyperparameters.values)
         schedule = {k: values.pop(k) for k in list(values) if k.startswith("tuner/")}
         hparams = self.space.resolve({**self.fixed, **values})
@@ -380,63 +709,70 @@ class RLTuner(base_tuner.BaseTuner):
         reports = None
         if getattr(self.local_oracle, "pruner", None):
             reports = _Reports(self, trial.trial_id, self.local_oracle.prune_reports)
-        writers: list[tuple[RunWriter, int]] = []
-        run_values: dict[str, list[float]] = {env_id: [] for env_id in self.envs}
-        try:
-            for env_id in self.envs:
-                for seed in self.run_seeds:
-                    run_dir = os.path.join(trial_dir, env_id, f"seed_{seed}")
-                    writer = RunWriter(run_dir)
-                    writers.append((writer, 0))
-                    writer.session_start({**values, "trial": trial.trial_id, "env": env_id},
-                                         group=f"{trial.trial_id}/{env_id}")  # fmt: skip
-                    restore = None
-                    if parent is not None:
-                        restore = os.path.join(self.trial_dir(parent), env_id, f"seed_{seed}",
-                                               "checkpoint")  # fmt: skip
-                        if not os.path.exists(restore):
-                            raise TrialFailed(f"parent checkpoint missing: {restore}")
-                    spec = RunSpec(self.agent, env_id, hparams, seed, budget, anneal,
-                                   os.path.join(run_dir, "checkpoint"), restore,
-                                   self.env_backend)  # fmt: skip
-                    if reports:
-                        reports.start_run()
-                    run = self._run(spec, writer, start, reports, run_values)
-                    writers[-1] = (writer, run["steps"])
-                    run_values[env_id].append(run["value"])
-                    result["runs"].append(run)
-            score = scoring.trial_score(run_values, self.target_scores, self.aggregate)
-        except TrialPruned as pruned:
-            writers[-1] = (writers[-1][0], pruned.step)
-            for writer, steps in writers:
-                writer.scalars(steps, {OBJECTIVE: pruned.score, PRUNED_TAG: 1.0})
-                writer.session_end("unknown")
-                writer.close()
-            outcome = {"status": oracles.PRUNED, "score": pruned.score, "reason": pruned.where}
+        return _TrialState(trial, values, hparams, budget, anneal, parent, start, result,
+                           reports, run_values={env_id: [] for env_id in self.envs})  # fmt: skip
+
+    def _open_run(self, state: _TrialState, env_id: str, seed: int) -> _RunLog:
+        """Starts the TensorBoard session of one (env, seed) run of a trial.
+
+        Raises:
+            TrialFailed: the parent's checkpoint for this run is missing.
+        """
+        trial_id = state.trial.trial_id
+        run_dir = os.path.join(self.trial_dir(trial_id), env_id, f"seed_{seed}")
+        writer = RunWriter(run_dir)
+        run_index = self.envs.index(env_id) * len(self.run_seeds) + self.run_seeds.index(seed)
+        spec = RunSpec(self.agent, env_id, state.hparams, seed, state.budget, state.anneal,
+                       os.path.join(run_dir, "checkpoint"), None, self.env_backend)  # fmt: skip
+        log = _RunLog(self, state, spec, writer, run_index)
+        state.logs.append(log)
+        writer.session_start({**state.values, "trial": trial_id, "env": env_id},
+                             group=f"{trial_id}/{env_id}")  # fmt: skip
+        if state.parent is not None:
+            restore = os.path.join(self.trial_dir(state.parent), env_id, f"seed_{seed}",
+                                   "checkpoint")  # fmt: skip
+            if not os.path.exists(restore):
+                raise TrialFailed(f"parent checkpoint missing: {restore}")
+            log.spec = dataclasses.replace(spec, restore=restore)
+        return log
+
+    def _end(self, state: _TrialState, error: BaseException | None = None) -> dict[str, float]:
+        """Closes a trial's sessions and writes its result: completed, pruned or failed.
+
+        Returns:
+            ``{"score": ...}`` of a completed or pruned trial.
+
+        Raises:
+            TrialFailed: ``error`` is any other exception (the trial failed with it).
+        """
+        trial_id, result = state.trial.trial_id, state.result
+        trial_dir = self.trial_dir(trial_id)
+        if isinstance(error, TrialPruned):
+            for log in state.logs:
+                log.writer.scalars(log.last_step, {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
+                log.writer.session_end("unknown")
+                log.writer.close()
+            outcome = {"status": oracles.PRUNED, "score": error.score, "reason": error.where}
             self._write_result(trial_dir, {**result, **outcome})
-            self.oracle.update_trial(trial.trial_id, {OBJECTIVE: pruned.score},
-                                     step=oracles.FINAL_STEP)  # fmt: skip
-            return {OBJECTIVE: pruned.score}
-        except Exception as error:
+            self.oracle.update_trial(trial_id, {OBJECTIVE: error.score}, step=oracles.FINAL_STEP)
+            return {OBJECTIVE: error.score}
+        if error is not None:
             reason = _one_line(error)
-            for writer, _ in writers:
-                writer.session_end("failure")
-                writer.close()
+            for log in state.logs:
+                log.writer.session_end("failure")
+                log.writer.close()
             self._write_result(trial_dir, {**result, "status": "failed", "reason": reason})
             raise TrialFailed(reason) from error
-        except BaseException:  # Ctrl-C: leave the session unfinished; a resume redoes it
-            for writer, _ in writers:
-                writer.close()
-            raise
-        for writer, steps in writers:
-            writer.scalars(steps, {OBJECTIVE: score})  # last, so the HParams tab shows it
-            writer.session_end("success")
-            writer.close()
+        score = scoring.trial_score(state.run_values, self.target_scores, self.aggregate)
+        for log in state.logs:
+            log.writer.scalars(log.last_step, {OBJECTIVE: score})  # last: the HParams tab shows it
+            log.writer.session_end("success")
+            log.writer.close()
         if "member" in result:
-            self._log_member(result["member"], values, start, budget, score)
+            self._log_member(result["member"], state.values, state.start, state.budget, score)
         self._write_result(trial_dir, {**result, "status": "completed", "score": score})
-        if reports:  # the final score, after the intermediate ones
-            self.oracle.update_trial(trial.trial_id, {OBJECTIVE: score}, step=oracles.FINAL_STEP)
+        if state.reports:  # the final score, after the intermediate ones
+            self.oracle.update_trial(trial_id, {OBJECTIVE: score}, step=oracles.FINAL_STEP)
         return {OBJECTIVE: score}
 
     def _log_member(self, member: int, values: Mapping[str, Any], start: int, end: int,
@@ -448,35 +784,6 @@ class RLTuner(base_tuner.BaseTuner):
         writer.scalars(start, numbers)
         writer.scalars(end, {**numbers, OBJECTIVE: score})
         writer.close()
-
-    def _run(self, spec: RunSpec, writer: RunWriter, start: int = 0,
-             reports: _Reports | None = None,
-             run_values: Mapping[str, list[float]] | None = None) -> dict[str, Any]:  # fmt: skip
-        rewards: list[float] = []
-        metrics: Mapping[str, Any] = {}
-        for metrics in self.runner(spec):
-            step = int(metrics["global_step"])
-            writer.scalars(step, metrics)
-            for key, value in metrics.items():
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise TrialFailed(f"diverged: {key} is {value} at step {step} "
-                                      f"({spec.env_id}, seed {spec.seed})")  # fmt: skip
-            if "rewards" in metrics:
-                rewards.append(float(metrics["rewards"]))
-            self._progress.tick(spec, step, rewards)
-            if reports:
-                reports.tick(spec, step, start, rewards, run_values or {})
-        value = scoring.run_value(rewards, self.last_n)
-        if math.isnan(value):
-            raise TrialFailed(f"no episode finished ({spec.env_id}, seed {spec.seed})")
-        return {
-            "env": spec.env_id,
-            "seed": spec.seed,
-            "value": value,
-            "steps": int(metrics.get("global_step", 0)),
-            "explained_variance": metrics.get("explained_variance"),
-            "episode_length": metrics.get("episode_length"),
-        }
 
     @staticmethod
     def _write_result(trial_dir: str, result: Mapping[str, Any]) -> None:
