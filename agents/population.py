@@ -405,9 +405,11 @@ class Population(tf.Module):
                                mb["advantages"])  # fmt: skip
                 with tf.GradientTape() as tape:
                     logprob, entropy, value = self.network.evaluate(mb["obs"], mb["actions"])
-                    out = ppo.ppo_loss(logprob, mb["logprobs"], adv, value, mb["values"],
-                                       mb["returns"], entropy, mb["masks"], clip_coef,
-                                       hp["vf_coef"], hp["ent_coef"], clip_vloss, axis=-1)  # fmt: skip
+                    out = ppo.ppo_loss(
+                        logprob, mb["logprobs"], adv, value, mb["values"], mb["returns"],
+                        entropy, mb["masks"], clip_coef, hp["vf_coef"], hp["ent_coef"],
+                        clip_vloss, axis=-1,
+                    )  # fmt: skip
                     total = _total(out["loss"], running)
                 self._step(total, tape, learning_rate, running)
                 totals = {k: totals[k] + tf.where(running, out[k], 0.0) for k in LOSS_NAMES}
@@ -487,14 +489,20 @@ class Population(tf.Module):
             single, stacked = getattr(template, name), getattr(self, name)
             pairs += [(single.mean, stacked.mean), (single.var, stacked.var),
                       (single.count, stacked.count)]  # fmt: skip
-        pairs += [(template.discounted_return, self.discounted_return),
-                  (template.global_step, self.global_step), (template.iteration, self.iteration)]
+        pairs += [
+            (template.discounted_return, self.discounted_return),
+            (template.global_step, self.global_step),
+            (template.iteration, self.iteration),
+        ]
         if self.env_backend == "tf":
             single, stacked = template.runner, self.runner
-            pairs += [(single.env.state, stacked.env.state),
-                      (single.env.elapsed, stacked.env.elapsed),
-                      (single.env.needs_reset, stacked.env.needs_reset),
-                      (single.returns, stacked.returns), (single.lengths, stacked.lengths)]
+            pairs += [
+                (single.env.state, stacked.env.state),
+                (single.env.elapsed, stacked.env.elapsed),
+                (single.env.needs_reset, stacked.env.needs_reset),
+                (single.returns, stacked.returns),
+                (single.lengths, stacked.lengths),
+            ]
         for single, stacked in pairs:
             if stacked.shape.num_elements() != self.size * single.shape.num_elements():
                 raise AssertionError(f"population variable {stacked.name} {stacked.shape} does "
