@@ -4,7 +4,10 @@
     python benchmarks/population.py scaling               # steps/s and memory, P = 1..128
 
 ``sweep``: a 32-trial random PPO sweep on CartPole-v1 (100k env steps a trial, one seed,
-seed 1), the whole command timed, with ``--population auto`` and with ``--population 1``.
+seed 1), the whole command timed, three ways: ``--population auto`` (populations);
+``--population 1 --workers 1`` (one trial at a time, the issue's baseline); and
+``--population 1 --workers auto`` (one trial a core in worker processes, our best path
+without populations).
 ``--space default`` searches PPO's default space (three minibatch counts: three
 populations); ``--space continuous`` searches only per-member hparams (learning rate,
 entropy, clip, GAE lambda, gamma, value coefficient, gradient norm: one population of 32).
@@ -39,11 +42,18 @@ SPACES = {
 }
 
 
-def sweep_seconds(population: str, space: str, trials: int, steps: int) -> float:
+SETTINGS = {
+    "population": ["--population", "auto"],
+    "one at a time": ["--population", "1", "--workers", "1"],
+    "one a core": ["--population", "1", "--workers", "auto"],
+}
+
+
+def sweep_seconds(setting: str, space: str, trials: int, steps: int) -> float:
     with tempfile.TemporaryDirectory() as logdir:
         command = [sys.executable, "-m", "tfhparam.sweep", "--strategy", "random",
                    "--trials", str(trials), "--total-timesteps", str(steps), "--seed", "1",
-                   "--logdir", logdir, "--population", population, "--quiet"]  # fmt: skip
+                   "--logdir", logdir, *SETTINGS[setting], "--quiet"]  # fmt: skip
         if SPACES[space]:
             path = os.path.join(logdir, "space.json")  # JSON is YAML
             with open(path, "w") as f:
@@ -55,18 +65,19 @@ def sweep_seconds(population: str, space: str, trials: int, steps: int) -> float
 
 
 def run_sweeps(args) -> None:
-    batched, alone = [], []
+    seconds = {name: [] for name in SETTINGS}
     total_steps = args.trials * args.steps
     for _ in range(args.repeats):
-        batched.append(sweep_seconds("auto", args.space, args.trials, args.steps))
-        alone.append(sweep_seconds("1", args.space, args.trials, args.steps))
-        print(f"--population auto: {batched[-1]:.1f}s ({total_steps / batched[-1]:,.0f} steps/s)"
-              f" | --population 1: {alone[-1]:.1f}s ({total_steps / alone[-1]:,.0f} steps/s)",
-              flush=True)  # fmt: skip
-    a, b = statistics.median(batched), statistics.median(alone)
-    print(f"SUMMARY space={args.space} medians: population {a:.1f}s "
-          f"({total_steps / a:,.0f} steps/s), one at a time {b:.1f}s "
-          f"({total_steps / b:,.0f} steps/s), speed-up {b / a:.2f}x")  # fmt: skip
+        for name in SETTINGS:
+            seconds[name].append(sweep_seconds(name, args.space, args.trials, args.steps))
+        print(" | ".join(f"{name}: {times[-1]:.1f}s ({total_steps / times[-1]:,.0f} steps/s)"
+                         for name, times in seconds.items()), flush=True)  # fmt: skip
+    medians = {name: statistics.median(times) for name, times in seconds.items()}
+    together = medians["population"]
+    print(f"SUMMARY space={args.space} medians: " + ", ".join(
+        f"{name} {m:.1f}s ({total_steps / m:,.0f} steps/s, population {m / together:.2f}x "
+        f"faster)" for name, m in medians.items() if name != "population"
+    ) + f"; population {together:.1f}s ({total_steps / together:,.0f} steps/s)")  # fmt: skip
 
 
 def measure(members: int, iterations: int = 10) -> dict:

@@ -37,6 +37,23 @@ def default_workers() -> int:
     return max(1, min(cores or 1, by_memory))
 
 
+def auto_population(agent: str, workers: int = 1) -> int:
+    """The population size ``auto`` picks for one of ``workers`` processes: 32 runs a core
+    it has, at most 8% of free memory at 4 MiB a member (a classic-control member used
+    under 2 MiB in ``benchmarks/population.py``); 1 for agents without a population path."""
+    import agents
+
+    if agent not in agents.POPULATION_AGENTS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 1 << 30
+    per_worker = max(1, (cores or 1) // max(workers, 1))
+    return max(1, min(32 * per_worker, int(0.08 * free) // (4 << 20)))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.engine import trial as kt_trial
 
 import agents
-from tfhparam import config, oracles, scoring
+from tfhparam import config, oracles, processes, scoring
 from tfhparam.space import (
     Space,
     SpaceError,
@@ -148,20 +148,6 @@ def lockstep(runner: Runner) -> PopulationRunner:
                 runs[member].close()
 
     return run
-
-
-def auto_population(agent: str) -> int:
-    """The population size ``auto`` picks: 32 runs a core, at most 8% of free memory at
-    an allowance of 4 MiB a member (a classic-control member uses well under 1 MiB;
-    ``benchmarks/population.py`` measures), 1 for agents without a population path."""
-    if agent not in agents.POPULATION_AGENTS:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        free = 1 << 30
-    return max(1, min(32 * (cores or 1), int(0.08 * free) // (4 << 20)))
 
 
 class GridOracle(kt.Oracle):
@@ -430,7 +416,7 @@ class RLTuner(base_tuner.BaseTuner):
         self.runner = runner or train_run
         if population == "auto":
             custom = runner is not None and population_runner is None
-            population = 1 if custom else auto_population(agent)
+            population = 1 if custom else processes.auto_population(agent)
         if isinstance(population, bool) or not isinstance(population, int) or population < 1:
             raise ValueError(f"population must be 'auto' or a whole number >= 1, not "
                              f"{population!r}")  # fmt: skip
@@ -653,8 +639,11 @@ class RLTuner(base_tuner.BaseTuner):
             ended[state.trial.trial_id] = error
             stopped.update(m for m, log in enumerate(group) if log.state is state)
 
+        run_together = self.population_runner
+        if len(group) == 1 and run_together is train_population:
+            run_together = lockstep(self.runner)  # a lone run is faster as a single agent
         try:
-            for entries in self.population_runner([log.spec for log in group], stopped):
+            for entries in run_together([log.spec for log in group], stopped):
                 for member, metrics in enumerate(entries):
                     log = group[member]
                     if metrics is None or member in stopped:
