@@ -1,6 +1,8 @@
 """Population training: members behave as lone runs (exactly where they can, in
 distribution where they cannot), stay independent, and checkpoint in the single format."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -165,3 +167,38 @@ def test_a_population_learns_like_the_same_runs_one_at_a_time(algo):
     assert min(np.mean(together), np.mean(alone)) > 3 * untrained, (together, alone)
     assert stats.mannwhitneyu(together, alone).pvalue > 0.01, (together, alone)
     assert np.mean(together) == pytest.approx(np.mean(alone), rel=0.5), (together, alone)
+
+
+def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_continue(tmp_path):
+    """Real PPO through the tuner: rounds train as populations; a promoted trial's runs
+    restore their parent's checkpoints into their slots and continue from its step."""
+    from tfhparam import oracles
+    from tfhparam.space import hp, to_keras_tuner
+    from tfhparam.tensorboard import read_scalars
+    from tfhparam.tuner import RLTuner, score_objective, train_population
+
+    sizes = []
+
+    def recording(specs, stopped):
+        sizes.append(len(specs))
+        yield from train_population(specs, stopped)
+
+    space = to_keras_tuner({"learning_rate": hp.RealInterval(1e-4, 1e-2)})
+    oracle = oracles.HyperbandOracle(objective=score_objective(), max_epochs=3, factor=3,
+                                     seed=2, hyperparameters=space)  # fmt: skip
+    tuner = RLTuner(oracle, agent="ppo", seeds=2, total_timesteps=3 * 256, last_n=2,
+                    fixed_hparams=TINY, directory=str(tmp_path), project_name="hb",
+                    population=8, population_runner=recording, verbose=False)  # fmt: skip
+    tuner.search()
+    rows = tuner.results()
+    assert rows and all(r["status"] == "completed" for r in rows), rows
+    assert max(sizes) > 2  # several trials x 2 seeds in one population
+    promoted = [r for r in rows if r["parent"] is not None]
+    assert promoted
+    for row in promoted:
+        parent = next(r for r in rows if r["trial"] == row["parent"])
+        for seed in (0, 1):
+            run = os.path.join(tuner.trial_dir(row["trial"]), "CartPole-v1", f"seed_{seed}")
+            steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
+            assert steps[0] == parent["steps"] + 64  # the parent's step, plus one rollout
+            assert steps[-1] == row["steps"]
