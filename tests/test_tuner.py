@@ -263,3 +263,26 @@ def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_
         assert len(group) <= 6 and len({num_steps for num_steps, _ in group}) == 1
     # each completed trial trained both seeds once, and wrote their checkpoints
     assert len(runner.calls) == 2 * sum(r["status"] == "completed" for r in rows)
+
+
+def test_a_trial_whose_seeds_fill_several_populations_fails_once(tmp_path):
+    """Seeds beyond the population size train in a second population; a trial that failed
+    in the first does not train again in the second."""
+    fake, started = FakeRunner(diverge_below=1e-3), []
+
+    def runner(spec):
+        started.append(spec.save)
+        yield from fake(spec)
+
+    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1, seeds=3,
+                          population=2)  # fmt: skip
+    tuner.search()
+    rows = tuner.results()
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(rows) == 6 and failed and len(failed) < 6
+    assert all(r["hparams"]["learning_rate"] < 1e-3 for r in failed)
+    assert all(r["reason"].startswith("diverged: losses/value_loss is nan") for r in failed)
+    for row in failed:  # its third seed, in the second population, never started
+        assert not [s for s in started if f"trial_{row['trial']}{os.sep}" in s and "1002" in s]
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert len(fake.calls) == 3 * len(completed) == len(started) - 2 * len(failed)

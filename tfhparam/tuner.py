@@ -445,9 +445,9 @@ class RLTuner(base_tuner.BaseTuner):
         """Runs the search. With ``population > 1`` trials are asked and trained in
         batches (see :meth:`_run_batch`); otherwise Keras Tuner's own loop runs them one
         at a time. A chief of parallel workers only serves its oracle either way."""
-        batch_trials = max(1, self.population // len(self.run_seeds))
-        if batch_trials == 1 or kt_dist_utils.is_chief_oracle():
+        if self.population == 1 or kt_dist_utils.is_chief_oracle():
             return super().search(*fit_args, **fit_kwargs)
+        batch_trials = max(1, self.population // len(self.run_seeds))  # one: its seeds batch
         self.on_search_begin()
         while True:
             self.pre_create_trial()
@@ -632,6 +632,9 @@ class RLTuner(base_tuner.BaseTuner):
     def _train_group(self, group: list[_RunLog], outcomes: dict[str, Any]) -> None:
         """Trains one population; records the outcome of each trial that failed or was
         pruned in it (the others have their runs' values added)."""
+        group = [log for log in group if log.state.trial.trial_id not in outcomes]
+        if not group:  # its trials ended in an earlier population (their other seeds)
+            return
         stopped: set[int] = set()
         ended: dict[str, BaseException] = {}
 
