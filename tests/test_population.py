@@ -58,7 +58,11 @@ def test_members_must_share_shape_changing_hparams():
 @pytest.mark.parametrize(
     "algo, env_id, members",
     [("ppo", "CartPole-v1", PPO_MEMBERS), ("ppo", "Pendulum-v1", PPO_MEMBERS[:2]),
-     ("a2c", "Pendulum-v1", A2C_MEMBERS), ("a2c", "CartPole-v1", A2C_MEMBERS)],
+     ("a2c", "Pendulum-v1", A2C_MEMBERS), ("a2c", "CartPole-v1", A2C_MEMBERS),
+     ("ppo", "Pendulum-v1", [{**m, "norm_obs": True, "norm_reward": True}
+                             for m in PPO_MEMBERS[:2]])],
+    ids=["ppo-discrete", "ppo-continuous", "a2c-continuous", "a2c-discrete",
+         "ppo-normalized"],
 )  # fmt: skip
 def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members):
     """With gymnasium's envs (seeded per member) a member is the lone run, to float error:
