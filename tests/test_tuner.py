@@ -286,3 +286,17 @@ def test_a_trial_whose_seeds_fill_several_populations_fails_once(tmp_path):
         assert not [s for s in started if f"trial_{row['trial']}{os.sep}" in s and "1002" in s]
     completed = [r for r in rows if r["status"] == "completed"]
     assert len(fake.calls) == 3 * len(completed) == len(started) - 2 * len(failed)
+
+
+@pytest.mark.parametrize("strategy, most", [("bayesian", 2), ("random", 8)])
+def test_model_based_oracles_ask_smaller_batches(strategy, most, tmp_path):
+    """Bayesian (and TPE) batches stop at max(initial points, a quarter of the trials), so
+    the model sees results before proposing most trials; random takes what fits."""
+    _, tuner = make_tuner(tmp_path, FakeRunner(), strategy=strategy, trials=8, seed=2,
+                          strategy_options={"num_initial_points": 2},
+                          population=8)  # fmt: skip
+    batches, run_batch = [], tuner._run_batch
+    tuner._run_batch = lambda trials: (batches.append(len(trials)), run_batch(trials))
+    tuner.search()
+    assert sum(batches) == 8 and max(batches) == most
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())

@@ -197,6 +197,9 @@ def worker_population(sweep: config.Sweep, workers: int) -> int:
     options = sweep.options
     at_once = {"pbt": options["population_size"], "evolution": options["population_size"],
                "hyperband": options["max_epochs"]}.get(sweep.strategy, sweep.trials)  # fmt: skip
+    if sweep.strategy in ("bayesian", "tpe"):  # as tuner.model_batch_limit
+        initial = options["num_initial_points"] or 0
+        at_once = min(at_once, max(initial, -(-sweep.trials // 4)))
     share = -(-at_once * sweep.seeds // workers)
     return max(1, min(processes.auto_population(sweep.agent, workers), share))
 

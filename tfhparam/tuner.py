@@ -150,6 +150,17 @@ def lockstep(runner: Runner) -> PopulationRunner:
     return run
 
 
+def model_batch_limit(oracle: kt.Oracle, count: int) -> int:
+    """At most ``count`` trials a batch; fewer for a model-based oracle (Bayesian, TPE):
+    its random initial points, or a quarter of its trials if more, so that its model
+    sees results before most of its trials are proposed."""
+    if isinstance(oracle, (kt.oracles.BayesianOptimizationOracle, oracles.TPEOracle)):
+        initial = int(getattr(oracle, "num_initial_points", 0) or 0)
+        quarter = -(-int(oracle.max_trials or 4) // 4)
+        return max(1, min(count, max(initial, quarter)))
+    return count
+
+
 class GridOracle(kt.Oracle):
     """Grid search that survives a resume: trial ``i`` runs grid point ``i``.
 
@@ -447,7 +458,8 @@ class RLTuner(base_tuner.BaseTuner):
         at a time. A chief of parallel workers only serves its oracle either way."""
         if self.population == 1 or kt_dist_utils.is_chief_oracle():
             return super().search(*fit_args, **fit_kwargs)
-        batch_trials = max(1, self.population // len(self.run_seeds))  # one: its seeds batch
+        per_population = max(1, self.population // len(self.run_seeds))  # one: its seeds
+        batch_trials = model_batch_limit(self.local_oracle, per_population)
         self.on_search_begin()
         while True:
             self.pre_create_trial()
