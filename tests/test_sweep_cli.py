@@ -29,6 +29,8 @@ def run(*args, cwd=None, timeout=300):
     (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
     (["--results"], "--results needs --name"),
     (["--name", "nothing_here", "--results"], "no sweep results in"),
+    (["--population", "0"], "--population must be a positive number or auto, got '0'"),
+    (["--population", "many"], "--population must be a positive number or auto"),
 ])  # fmt: skip
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     out = run(*args, "--logdir", str(tmp_path))
