@@ -206,3 +206,41 @@ def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_conti
             steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
             assert steps[0] == parent["steps"] + 64  # the parent's step, plus one rollout
             assert steps[-1] == row["steps"]
+
+
+def test_pbt_generations_train_as_populations_and_exploit_into_their_slots(tmp_path):
+    """Real PPO, PBT batched: each generation is one population; an exploiting member
+    restores its parent's checkpoint into its slot under its own perturbed hparams."""
+    from tfhparam import oracles
+    from tfhparam.space import hp, to_keras_tuner
+    from tfhparam.tensorboard import read_scalars
+    from tfhparam.tuner import RLTuner, score_objective, train_population
+
+    sizes = []
+
+    def recording(specs, stopped):
+        sizes.append(len(specs))
+        yield from train_population(specs, stopped)
+
+    space = to_keras_tuner({"learning_rate": hp.RealInterval(1e-4, 1e-2),
+                            "ent_coef": hp.RealInterval(0.0, 0.05)})  # fmt: skip
+    oracle = oracles.PBTOracle(objective=score_objective(), population_size=4, generations=3,
+                               quantile=0.25, resample_probability=0.0, seed=3,
+                               hyperparameters=space)  # fmt: skip
+    tuner = RLTuner(oracle, agent="ppo", seeds=1, total_timesteps=3 * 256, last_n=2,
+                    fixed_hparams=TINY, directory=str(tmp_path), project_name="pbt",
+                    population=8, population_runner=recording, verbose=False)  # fmt: skip
+    tuner.search()
+    rows = tuner.results()
+    assert len(rows) == 12 and all(r["status"] == "completed" for r in rows), rows
+    assert sizes == [4, 4, 4]  # one population a generation
+    exploited = [r for r in rows if r["parent"] is not None and r["generation"] > 0]
+    assert exploited
+    for row in exploited:
+        parent = next(r for r in rows if r["trial"] == row["parent"])
+        run = os.path.join(tuner.trial_dir(row["trial"]), "CartPole-v1", "seed_0")
+        steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
+        assert steps[0] == parent["steps"] + 64 and steps[-1] == row["steps"]
+    # some continued from another member's checkpoint with perturbed hparams
+    by_trial = {r["trial"]: r for r in rows}
+    assert any(r["hparams"] != by_trial[r["parent"]]["hparams"] for r in exploited)
