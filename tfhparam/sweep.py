@@ -163,30 +163,23 @@ def show_results(project_dir: str) -> None:
             print("best configuration:\n  " + best_command(json.load(f), rows[0]))
 
 
-def parse_workers(text: str) -> int:
-    """``auto`` (one a core, memory permitting) or a positive number."""
-    if text == "auto":
-        return processes.default_workers()
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--workers must be a positive number or auto, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"--workers must be a positive number or auto, got {text!r}")
-    return value
-
-
-def parse_population(text: str) -> int | str:
-    """``auto`` or a whole number >= 1 (UsageError otherwise)."""
+def parse_count(text: str, flag: str) -> int | str:
+    """``auto`` or a whole number >= 1 for ``--FLAG`` (UsageError otherwise)."""
     if text == "auto":
         return text
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"--population must be a positive number or auto, got {text!r}") from None
+        value = 0
     if value < 1:
-        raise UsageError(f"--population must be a positive number or auto, got {text!r}")
+        raise UsageError(f"--{flag} must be a positive number or auto, got {text!r}")
     return value
+
+
+def parse_workers(text: str) -> int:
+    """``auto`` (one a core, memory permitting) or a positive number."""
+    value = parse_count(text, "workers")
+    return processes.default_workers() if value == "auto" else value
 
 
 def worker_population(sweep: config.Sweep, workers: int) -> int:
@@ -227,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
-        population = parse_population(args.population)
+        population = parse_count(args.population, "population")
         workers = parse_workers(args.workers)
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
