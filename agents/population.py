@@ -37,22 +37,18 @@ import types
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
 from agents import POPULATION_AGENTS, POPULATION_KEY_HPARAMS, a2c, ppo
 from agents.common import (
     ACTIVATIONS,
+    ActorCritic,
     Adam,
     RMSprop,
     RunningMeanStd,
-    categorical_entropy,
-    categorical_log_prob,
     explained_variance,
     gae,
-    gaussian_entropy,
-    gaussian_log_prob,
     masked_normalize,
     orthogonal,
     per_member,
@@ -67,6 +63,7 @@ from agents.rollout import (
     make_vec_env,
     restore_checkpoint,
     save_checkpoint,
+    take_spaces,
 )
 
 ALGORITHMS = {"ppo": ppo, "a2c": a2c}
@@ -137,24 +134,14 @@ class StackedActorCritic(tf.Module):
                                 name="actor")  # fmt: skip
         self.critic = StackedMLP([obs_dim, *hidden, 1], activation, 1.0, rngs, name="critic")
         self.log_std = None
-        if not discrete:
-            init = tf.constant(np.repeat(np.asarray(log_std_inits, np.float32)[:, None],
-                                         action_dim, axis=1))  # fmt: skip
+        if not discrete:  # [P, 1, A]: broadcasts over a member's batch
+            init = np.repeat(np.asarray(log_std_inits, np.float32)[:, None, None], action_dim, 2)
             self.log_std = tf.Variable(init, name="log_std")
 
-    def value(self, obs: tf.Tensor) -> tf.Tensor:
-        return tf.squeeze(self.critic(obs), -1)
-
-    def evaluate(self, obs: tf.Tensor, actions: tf.Tensor):
-        """``[P, B]`` log-probs, entropies and values of given actions."""
-        out = self.actor(obs)
-        if self.discrete:
-            logp, entropy = categorical_log_prob(out, actions), categorical_entropy(out)
-        else:
-            log_std = self.log_std[:, None, :]
-            logp = gaussian_log_prob(out, log_std, actions)
-            entropy = gaussian_entropy(log_std, tf.shape(out)[:-1])
-        return logp, entropy, self.value(obs)
+    # The single network's methods serve: matmuls, log-probs and entropies broadcast over
+    # the member axis ([P, B] out).
+    value = ActorCritic.value
+    evaluate = ActorCritic.evaluate
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,12 +228,7 @@ class Population(tf.Module):
             self.runner = MemberEnvs(
                 [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
             )
-        self.discrete = isinstance(act_space, gym.spaces.Discrete)
-        self.obs_dim = obs_space.shape[0]
-        self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
-        if not self.discrete:
-            self.action_low = tf.constant(act_space.low, tf.float32)
-            self.action_high = tf.constant(act_space.high, tf.float32)
+        take_spaces(self, obs_space, act_space)
 
         self.rngs = [tf.random.Generator.from_seed(s) for s in seeds]
         self.network = StackedActorCritic(
@@ -314,7 +296,7 @@ class Population(tf.Module):
                 action = tf.argmax(out + noise[t], axis=-1, output_type=tf.int32)
                 env_action = tf.reshape(action, [p * n])
             else:
-                action = out + tf.exp(self.network.log_std)[:, None, :] * noise[t]
+                action = out + tf.exp(self.network.log_std) * noise[t]
                 env_action = tf.reshape(
                     tf.clip_by_value(action, self.action_low, self.action_high), [p * n, a]
                 )

@@ -206,6 +206,17 @@ def env_step(runner, action: tf.Tensor, num_envs: int, obs_dim: int):
     return obs, info
 
 
+def take_spaces(owner: tf.Module, obs_space: gym.Space, act_space: gym.Space) -> None:
+    """Sets what a run reads of its spaces: ``discrete``, ``obs_dim``, ``action_dim`` and,
+    for continuous actions, ``action_low`` / ``action_high`` (the env's box)."""
+    owner.discrete = isinstance(act_space, gym.spaces.Discrete)
+    owner.obs_dim = obs_space.shape[0]
+    owner.action_dim = int(act_space.n) if owner.discrete else act_space.shape[0]
+    if not owner.discrete:
+        owner.action_low = tf.constant(act_space.low, tf.float32)
+        owner.action_high = tf.constant(act_space.high, tf.float32)
+
+
 class Agent(tf.Module):
     """Env, network, optimizer, normalizers, RNG and counters of one training run.
 
@@ -228,12 +239,7 @@ class Agent(tf.Module):
         self.runner, obs_space, act_space = make_runner(
             env_id, self.num_envs, self.seed, self.env_backend
         )
-        self.discrete = isinstance(act_space, gym.spaces.Discrete)
-        self.obs_dim = obs_space.shape[0]
-        self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
-        if not self.discrete:
-            self.action_low = tf.constant(act_space.low, tf.float32)
-            self.action_high = tf.constant(act_space.high, tf.float32)
+        take_spaces(self, obs_space, act_space)
 
         self.rng = tf.random.Generator.from_seed(self.seed)
         self.network = ActorCritic(

@@ -11,6 +11,9 @@ from scipy import stats
 import agents
 from agents import population
 from agents.population import Population, clip_by_member_norm
+from tfhparam import oracles
+from tfhparam.space import hp
+from tfhparam.tensorboard import read_scalars
 
 agents.configure_threads()
 TINY = {"num_envs": 2, "num_steps": 32, "hidden_size": 16}
@@ -30,6 +33,7 @@ A2C_MEMBERS = [
 
 
 def weights(module) -> list[np.ndarray]:
+    """The network's variables (a population's have a leading member axis)."""
     return [v.numpy() for v in module.network.trainable_variables]
 
 
@@ -71,7 +75,7 @@ def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, me
     seeds = [11, 12, 13][: len(members)]
     group = Population(algo, env_id, members, seeds, env_backend="gymnasium")
     for m, w in zip(weights(group), weights(module.make_agent(env_id, members[1], seeds[1]))):
-        np.testing.assert_array_equal(m[1], w)  # the same initial weights
+        np.testing.assert_array_equal(m[1].reshape(w.shape), w)  # the same initial weights
     pop_metrics = list(population.train(group, 3 * 2 * TINY["num_envs"] * members[0]["num_steps"]))
     for p, (hparams, seed) in enumerate(zip(members, seeds)):
         agent = module.make_agent(env_id, hparams, seed, env_backend="gymnasium")
@@ -84,7 +88,7 @@ def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, me
                         "charts/learning_rate"):  # fmt: skip
                 assert pop[key] == pytest.approx(lone[key], rel=2e-3, abs=2e-4), key
         for m, w in zip(weights(group), weights(agent)):
-            np.testing.assert_allclose(m[p], w, rtol=2e-3, atol=2e-4)
+            np.testing.assert_allclose(m[p].reshape(w.shape), w, rtol=2e-3, atol=2e-4)
         agent.close()
     group.close()
 
@@ -124,7 +128,7 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
     agent = ppo.make_agent("CartPole-v1", members[1], seed=6, env_backend=backend)
     agent.restore(str(tmp_path / "member"))
     for m, w in zip(weights(group), weights(agent)):
-        np.testing.assert_array_equal(m[1], w)
+        np.testing.assert_array_equal(m[1].reshape(w.shape), w)
     assert int(agent.global_step.numpy()) == budget and int(agent.iteration.numpy()) == 2
     np.testing.assert_array_equal(agent.rng.state.numpy(), group.rngs[1].state.numpy())
 
@@ -134,7 +138,7 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
                        env_backend=backend)  # fmt: skip
     other.restore_member(0, str(tmp_path / "lone"))
     for m, w in zip(weights(other), weights(agent)):
-        np.testing.assert_array_equal(m[0], w)
+        np.testing.assert_array_equal(m[0].reshape(w.shape), w)
     assert other.global_step.numpy().tolist() == [budget, 0]
     if backend == "gymnasium":  # the member then trains as the lone agent does
         lone_next = next(ppo.train(agent, 2 * budget))
@@ -173,12 +177,10 @@ def test_a_population_learns_like_the_same_runs_one_at_a_time(algo):
     assert np.mean(together) == pytest.approx(np.mean(alone), rel=0.5), (together, alone)
 
 
-def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_continue(tmp_path):
-    """Real PPO through the tuner: rounds train as populations; a promoted trial's runs
-    restore their parent's checkpoints into their slots and continue from its step."""
-    from tfhparam import oracles
-    from tfhparam.space import hp, to_keras_tuner
-    from tfhparam.tensorboard import read_scalars
+def search_with_populations(tmp_path, oracle_class, space, seeds, **options):
+    """Runs a real PPO search (TINY runs, 3 x 256 steps) through populations; returns the
+    tuner, its results, and the size of every population it trained, in order."""
+    from tfhparam.space import to_keras_tuner
     from tfhparam.tuner import RLTuner, score_objective, train_population
 
     sizes = []
@@ -187,60 +189,54 @@ def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_conti
         sizes.append(len(specs))
         yield from train_population(specs, stopped)
 
-    space = to_keras_tuner({"learning_rate": hp.RealInterval(1e-4, 1e-2)})
-    oracle = oracles.HyperbandOracle(objective=score_objective(), max_epochs=3, factor=3,
-                                     seed=2, hyperparameters=space)  # fmt: skip
-    tuner = RLTuner(oracle, agent="ppo", seeds=2, total_timesteps=3 * 256, last_n=2,
-                    fixed_hparams=TINY, directory=str(tmp_path), project_name="hb",
+    oracle = oracle_class(objective=score_objective(), hyperparameters=to_keras_tuner(space),
+                          **options)  # fmt: skip
+    tuner = RLTuner(oracle, agent="ppo", seeds=seeds, total_timesteps=3 * 256, last_n=2,
+                    fixed_hparams=TINY, directory=str(tmp_path), project_name="s",
                     population=8, population_runner=recording, verbose=False)  # fmt: skip
     tuner.search()
-    rows = tuner.results()
+    return tuner, tuner.results(), sizes
+
+
+def first_and_last_step(tuner, trial: str, seed: int) -> tuple[int, int]:
+    run = os.path.join(tuner.trial_dir(trial), "CartPole-v1", f"seed_{seed}")
+    steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
+    return steps[0], steps[-1]
+
+
+def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_continue(tmp_path):
+    """Real PPO through the tuner: rounds train as populations; a promoted trial's runs
+    restore their parent's checkpoints into their slots and continue from its step."""
+    tuner, rows, sizes = search_with_populations(
+        tmp_path, oracles.HyperbandOracle, {"learning_rate": hp.RealInterval(1e-4, 1e-2)},
+        seeds=2, max_epochs=3, factor=3, seed=2,
+    )  # fmt: skip
     assert rows and all(r["status"] == "completed" for r in rows), rows
     assert max(sizes) > 2  # several trials x 2 seeds in one population
     promoted = [r for r in rows if r["parent"] is not None]
     assert promoted
     for row in promoted:
         parent = next(r for r in rows if r["trial"] == row["parent"])
-        for seed in (0, 1):
-            run = os.path.join(tuner.trial_dir(row["trial"]), "CartPole-v1", f"seed_{seed}")
-            steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
-            assert steps[0] == parent["steps"] + 64  # the parent's step, plus one rollout
-            assert steps[-1] == row["steps"]
+        for seed in (0, 1):  # from the parent's step, plus one rollout, to its own budget
+            assert first_and_last_step(tuner, row["trial"], seed) == (parent["steps"] + 64,
+                                                                       row["steps"])  # fmt: skip
 
 
 def test_pbt_generations_train_as_populations_and_exploit_into_their_slots(tmp_path):
     """Real PPO, PBT batched: each generation is one population; an exploiting member
     restores its parent's checkpoint into its slot under its own perturbed hparams."""
-    from tfhparam import oracles
-    from tfhparam.space import hp, to_keras_tuner
-    from tfhparam.tensorboard import read_scalars
-    from tfhparam.tuner import RLTuner, score_objective, train_population
-
-    sizes = []
-
-    def recording(specs, stopped):
-        sizes.append(len(specs))
-        yield from train_population(specs, stopped)
-
-    space = to_keras_tuner({"learning_rate": hp.RealInterval(1e-4, 1e-2),
-                            "ent_coef": hp.RealInterval(0.0, 0.05)})  # fmt: skip
-    oracle = oracles.PBTOracle(objective=score_objective(), population_size=4, generations=3,
-                               quantile=0.25, resample_probability=0.0, seed=3,
-                               hyperparameters=space)  # fmt: skip
-    tuner = RLTuner(oracle, agent="ppo", seeds=1, total_timesteps=3 * 256, last_n=2,
-                    fixed_hparams=TINY, directory=str(tmp_path), project_name="pbt",
-                    population=8, population_runner=recording, verbose=False)  # fmt: skip
-    tuner.search()
-    rows = tuner.results()
+    space = {"learning_rate": hp.RealInterval(1e-4, 1e-2), "ent_coef": hp.RealInterval(0.0, 0.05)}
+    tuner, rows, sizes = search_with_populations(
+        tmp_path, oracles.PBTOracle, space, seeds=1, population_size=4, generations=3,
+        quantile=0.25, resample_probability=0.0, seed=3,
+    )  # fmt: skip
     assert len(rows) == 12 and all(r["status"] == "completed" for r in rows), rows
     assert sizes == [4, 4, 4]  # one population a generation
     exploited = [r for r in rows if r["parent"] is not None and r["generation"] > 0]
     assert exploited
     for row in exploited:
         parent = next(r for r in rows if r["trial"] == row["parent"])
-        run = os.path.join(tuner.trial_dir(row["trial"]), "CartPole-v1", "seed_0")
-        steps = [step for step, _ in read_scalars(run, ["charts/SPS"])["charts/SPS"]]
-        assert steps[0] == parent["steps"] + 64 and steps[-1] == row["steps"]
+        assert first_and_last_step(tuner, row["trial"], 0) == (parent["steps"] + 64, row["steps"])
     # some continued from another member's checkpoint with perturbed hparams
     by_trial = {r["trial"]: r for r in rows}
     assert any(r["hparams"] != by_trial[r["parent"]]["hparams"] for r in exploited)
