@@ -137,6 +137,31 @@ def test_optimizer_first_step(name):
     assert int(opt.step) == 1
 
 
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_member_optimizer_steps_only_active_members_as_lone_optimizers(name):
+    """Members step as lone optimizers of their own learning rate; an inactive member's
+    weights, state and step count stay exactly as they were (both the all-active and the
+    masked path are taken)."""
+    optimizer = {"adam": common.Adam, "rmsprop": common.RMSprop}[name]
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=(3, 2)).astype(np.float32) for _ in range(3)]
+    rates = np.array([0.1, 0.2, 0.3], np.float32)
+    actives = [[True, True, True], [True, False, True], [True, True, True]]
+    stacked = tf.Variable(tf.ones([3, 2]))
+    population = optimizer([stacked], members=3)
+    for g, active in zip(grads, actives):
+        population.apply([tf.constant(g)], [stacked], tf.constant(rates), tf.constant(active))
+    for member in range(3):
+        lone_var = tf.Variable(tf.ones([2]))
+        lone = optimizer([lone_var])
+        for g, active in zip(grads, actives):
+            if active[member]:
+                lone.apply([tf.constant(g[member])], [lone_var], tf.constant(rates[member]))
+        np.testing.assert_array_equal(stacked.numpy()[member], lone_var.numpy())
+        assert int(population.step[member]) == int(lone.step)
+    assert [int(s) for s in population.step.numpy()] == [3, 2, 3]
+
+
 def test_running_mean_std_matches_numpy_over_masked_rows():
     rng = np.random.default_rng(0)
     a, b = rng.normal(3, 2, (50, 2)), rng.normal(-1, 0.5, (30, 2))
