@@ -90,11 +90,26 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"agents.{name}")
 
 
+def thread_counts(populations: bool, cores: int) -> tuple[int, int]:
+    """The ``(inter_op, intra_op)`` thread counts that trained fastest on ``cores`` cores.
+
+    A lone agent: one inter-op thread (its graph is a chain of tiny ops; hand-offs between
+    threads cost more than they save) and ``cores`` intra-op threads. A population: its
+    ops are larger and many are independent (actor and critic, their gradients), so
+    ``cores`` inter-op threads run them side by side, each op inline on its thread (an
+    intra-op pool of one). On 2 cores this took a 32-member PPO population from about
+    100k to 220k env steps/s, and did not speed a lone agent (``benchmarks/population.py
+    profile``; README, *Speed*).
+    """
+    cores = max(1, int(cores))
+    return (cores, 1) if populations else (1, cores)
+
+
 def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:
     """Sets TensorFlow's thread pools; call before TensorFlow runs anything.
 
-    One inter-op thread made the in-graph rollout about 2x faster on a 2-core machine
-    (fewer thread hand-offs between tiny ops); 0 means TensorFlow's default.
+    ``0`` means TensorFlow's default. :func:`thread_counts` gives the counts that pay for
+    a lone agent or a population.
     """
     import tensorflow as tf
 

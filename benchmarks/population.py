@@ -2,6 +2,7 @@
 
     python benchmarks/population.py sweep --repeats 1     # the 32-trial sweep, both ways
     python benchmarks/population.py scaling               # steps/s and memory, P = 1..128
+    python benchmarks/population.py profile               # rollout / update split, P = 1..32
 
 ``sweep``: a 32-trial random PPO sweep on CartPole-v1 (100k env steps a trial, one seed,
 seed 1), the whole command timed, three ways: ``--population auto`` (populations);
@@ -12,10 +13,18 @@ without populations).
 populations); ``--space continuous`` searches only per-member hparams (learning rate,
 entropy, clip, GAE lambda, gamma, value coefficient, gradient norm: one population of 32).
 
+``profile``: where one PPO iteration's time goes (CartPole-v1, PPO defaults: 4 epochs of 4
+minibatches), for P = 1, 8, 32, each in its own process: the rollout (``collect``), the
+update (``update``), one minibatch step, and the first call of each (tracing). The same
+with other thread pools (``default`` is :func:`agents.thread_counts`: one inter-op thread
+a core, ops inline), with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) and with the update
+compiled by XLA (``jit_compile=True``).
+
 ``scaling``: P identical PPO configs (CartPole-v1, defaults, seeds 0..P-1) trained as one
 population, each P in its own process: summed env steps/s over 10 iterations after one
 warm-up iteration, and the process's peak resident memory. The peer is one PPO agent
-alone (``agents.ppo``), measured in the same run the same way.
+alone (``agents.ppo``), measured in the same run the same way. Each uses the thread pools
+that pay for it (:func:`agents.thread_counts`).
 """
 
 import argparse
@@ -84,7 +93,7 @@ def measure(members: int, iterations: int = 10) -> dict:
     """Steps/s of ``members`` PPO runs as one population (0: one lone agent)."""
     import agents
 
-    agents.configure_threads()
+    agents.configure_threads(*agents.thread_counts(members > 0, os.cpu_count() or 1))
     from agents import population, ppo
 
     if members == 0:
@@ -120,6 +129,66 @@ def run_scaling(args) -> None:
                                  for r in rows[1:]) + " of the lone agent")  # fmt: skip
 
 
+PROFILE_VARIANTS = {
+    "default": {},
+    "1 inter-op, TF's intra-op threads": {"TFHPARAM_BENCH_THREADS": "1,0"},
+    "TF's default threads": {"TFHPARAM_BENCH_THREADS": "0,0"},
+    "oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "XLA update": {"TFHPARAM_BENCH_XLA": "1"},
+}
+
+
+def profile(members: int, iterations: int = 8) -> dict:
+    """Milliseconds of one population iteration's rollout and update (medians)."""
+    import agents
+
+    threads = agents.thread_counts(True, os.cpu_count() or 1)
+    if os.environ.get("TFHPARAM_BENCH_THREADS"):
+        threads = tuple(int(n) for n in os.environ["TFHPARAM_BENCH_THREADS"].split(","))
+    agents.configure_threads(*threads)
+    import tensorflow as tf
+
+    from agents import population
+
+    group = population.Population("ppo", "CartPole-v1", [{}] * members, range(members))
+    if os.environ.get("TFHPARAM_BENCH_XLA"):
+        group.update = tf.function(group._ppo_update, jit_compile=True)
+    running = tf.ones([members], tf.bool)
+    learning_rate = tf.fill([members], 2.5e-4)
+    collect, update = [], []
+    for _ in range(iterations + 1):  # the first: tracing
+        start = time.perf_counter()
+        batch = group.collect(running)
+        batch["rewards"].numpy()
+        middle = time.perf_counter()
+        group.update(batch, learning_rate, running)["finite"].numpy()
+        collect.append(middle - start)
+        update.append(time.perf_counter() - middle)
+    hp = group.hparams(0)
+    return {
+        "trace_s": collect[0] + update[0],
+        "collect_ms": 1e3 * statistics.median(collect[1:]),
+        "update_ms": 1e3 * statistics.median(update[1:]),
+        "minibatch_steps": hp["update_epochs"] * hp["num_minibatches"],
+        "steps": members * group.num_envs * group.num_steps,
+    }
+
+
+def run_profile(args) -> None:
+    for members in args.sizes:
+        for name, env in PROFILE_VARIANTS.items():
+            out = subprocess.run([sys.executable, __file__, "measure", str(members), "--profile"],
+                                 check=True, capture_output=True, text=True,
+                                 env={**os.environ, **env}).stdout  # fmt: skip
+            r = json.loads(out.strip().splitlines()[-1])
+            total = (r["collect_ms"] + r["update_ms"]) / 1e3
+            print(f"P={members:<3} {name:>33}: collect {r['collect_ms']:6.1f} ms, update "
+                  f"{r['update_ms']:6.1f} ms ({r['update_ms'] / r['minibatch_steps']:.2f} ms a "
+                  f"minibatch step, {r['update_ms'] / 1e3 / total:.0%} of the iteration), "
+                  f"{r['steps'] / total:,.0f} steps/s, first call {r['trace_s']:.1f} s",
+                  flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,15 +199,20 @@ def main() -> None:
     sweep.add_argument("--space", choices=sorted(SPACES), default="default")
     scaling = sub.add_parser("scaling")
     scaling.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 128])
+    profiling = sub.add_parser("profile")
+    profiling.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
     one = sub.add_parser("measure")
     one.add_argument("members", type=int)
+    one.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if args.command == "sweep":
         run_sweeps(args)
     elif args.command == "scaling":
         run_scaling(args)
+    elif args.command == "profile":
+        run_profile(args)
     else:
-        print(json.dumps(measure(args.members)))
+        print(json.dumps(profile(args.members) if args.profile else measure(args.members)))
 
 
 if __name__ == "__main__":

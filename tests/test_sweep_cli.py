@@ -31,6 +31,7 @@ def run(*args, cwd=None, timeout=300):
     (["--name", "nothing_here", "--results"], "no sweep results in"),
     (["--population", "0"], "--population must be a positive number or auto, got '0'"),
     (["--population", "many"], "--population must be a positive number or auto"),
+    (["--inter-op-threads", "-1"], "--inter-op-threads must be 0 or more, got -1"),
 ])  # fmt: skip
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     out = run(*args, "--logdir", str(tmp_path))
@@ -48,6 +49,22 @@ def test_malformed_sweep_file_names_the_field(tmp_path):
     assert "space.learning_rate.min: 1e-09 is outside the agent's domain" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("agent, population, sharing, expected", [
+    ("ppo", "auto", 1, (4, 1)),  # a population: a thread a core, ops inline
+    ("a2c", 3, 2, (2, 1)),  # a worker's share of the cores
+    ("ppo", 1, 1, (1, 4)),  # one run at a time: one inter-op thread
+    ("dqn", "auto", 1, (1, 4)),  # DQN never trains as a population
+])  # fmt: skip
+def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expected,
+                                               monkeypatch):  # fmt: skip
+    monkeypatch.setattr(sweep_cli.os, "cpu_count", lambda: 4)
+    sweep = sweep_cli.config.build({}, {"agent": agent})
+    args = sweep_cli.build_parser().parse_args([])
+    assert sweep_cli.threads(args, sweep, population, sharing) == expected
+    args = sweep_cli.build_parser().parse_args(["--inter-op-threads", "3"])
+    assert sweep_cli.threads(args, sweep, population, sharing) == (3, expected[1])
 
 
 def test_best_command_is_a_runnable_train_command():

@@ -64,12 +64,16 @@ def build_parser() -> Parser:
         help="runs trained together as one population (PPO, A2C): default auto, from cores "
         "and memory; 1 trains one run at a time",
     )
-    add("--inter-op-threads", type=int, default=1, help="TensorFlow inter-op threads")
+    add(
+        "--inter-op-threads",
+        type=int,
+        help="TensorFlow inter-op threads (default: by cores and whether runs train as "
+        "populations; 0: TensorFlow's default)",
+    )
     add(
         "--intra-op-threads",
         type=int,
-        default=0,
-        help="TensorFlow intra-op threads (0: TensorFlow's default; set per worker)",
+        help="TensorFlow intra-op threads (default: as --inter-op-threads)",
     )
     add("--quiet", action="store_true", help="no progress lines")
     return parser
@@ -197,6 +201,16 @@ def worker_population(sweep: config.Sweep, workers: int) -> int:
     return max(1, min(processes.auto_population(sweep.agent, workers), share))
 
 
+def threads(args, sweep: config.Sweep, population: int | str, processes_sharing: int):
+    """``(inter_op, intra_op)`` for one of ``processes_sharing`` processes on this machine:
+    the flags where given, else :func:`agents.thread_counts` for its share of the cores."""
+    populations = population != 1 and sweep.agent in agents.POPULATION_AGENTS
+    cores = max(1, (os.cpu_count() or 1) // processes_sharing)
+    inter_op, intra_op = agents.thread_counts(populations, cores)
+    return (inter_op if args.inter_op_threads is None else args.inter_op_threads,
+            intra_op if args.intra_op_threads is None else args.intra_op_threads)  # fmt: skip
+
+
 def worker_command(argv: list[str]) -> list[str]:
     """This command line for a local worker: never ``--overwrite``, one process, quiet ticks."""
     kept = [a for a in argv if a != "--overwrite"]
@@ -220,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+        for flag in ("inter_op_threads", "intra_op_threads"):
+            value = getattr(args, flag)
+            if value is not None and value < 0:
+                raise UsageError(f"--{flag.replace('_', '-')} must be 0 or more, got {value}")
         population = parse_count(args.population, "population")
         workers = parse_workers(args.workers)
         sweep = resolve(args)
@@ -243,18 +261,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = workers if args.workers != "auto" else 0
     if mode == "chief":  # start the workers now: their imports overlap the chief's
         command = worker_command(sys.argv[1:] if argv is None else list(argv))
-        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        per_worker = population
         if population == "auto":  # each worker takes its share of a batch of trials
-            command += ["--population", str(worker_population(sweep, max(workers, 1)))]
+            per_worker = worker_population(sweep, max(workers, 1))
+            command += ["--population", str(per_worker)]
+        # each worker's threads: its share of the cores, unless given
+        inter_op, intra_op = threads(args, sweep, per_worker, max(workers, 1))
+        command += ["--inter-op-threads", str(inter_op), "--intra-op-threads", str(intra_op)]
 
         def start_worker(tuner_id: str):
-            return processes.spawn_worker(
-                [*command, "--intra-op-threads", str(threads)], tuner_id, address
-            )
+            return processes.spawn_worker(command, tuner_id, address)
 
         local_workers = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
 
-    agents.configure_threads(inter_op=args.inter_op_threads, intra_op=args.intra_op_threads)
+    agents.configure_threads(*threads(args, sweep, population, 1))
     from tfhparam import parallel
     from tfhparam.tuner import RLTuner, make_oracle
 
