@@ -5,7 +5,8 @@
     python benchmarks/population.py profile               # rollout / update split, P = 1..32
 
 ``sweep``: a 32-trial random PPO sweep on CartPole-v1 (100k env steps a trial, one seed,
-seed 1), the whole command timed, three ways: ``--population auto`` (populations);
+seed 1), the whole command timed, four ways: ``--population auto`` (populations, one
+worker process a core); ``--population auto --workers 1`` (populations in one process);
 ``--population 1 --workers 1`` (one trial at a time, the issue's baseline); and
 ``--population 1 --workers auto`` (one trial a core in worker processes, our best path
 without populations).
@@ -53,6 +54,7 @@ SPACES = {
 
 SETTINGS = {
     "population": ["--population", "auto"],
+    "population, one process": ["--population", "auto", "--workers", "1"],
     "one at a time": ["--population", "1", "--workers", "1"],
     "one a core": ["--population", "1", "--workers", "auto"],
 }
