@@ -189,8 +189,7 @@ def parse_workers(text: str) -> int:
 def worker_population(sweep: config.Sweep, workers: int) -> int:
     """``--population auto`` for one of ``workers`` local workers: what its cores take
     (:func:`processes.auto_population`), but no more than its share of the trials the
-    oracle hands out at once, so that every worker gets some (two one-core processes
-    trained populations about 1.9x faster than one two-core process here)."""
+    oracle hands out at once, so that every worker gets some."""
     options = sweep.options
     at_once = {"pbt": options["population_size"], "evolution": options["population_size"],
                "hyperband": options["max_epochs"]}.get(sweep.strategy, sweep.trials)  # fmt: skip
