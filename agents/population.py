@@ -17,11 +17,12 @@ Members share what shapes the computation (``agents.POPULATION_KEY_HPARAMS``: en
 rollout length, minibatch count, network size, normalizers, optimizer). ``update_epochs``
 and ``target_kl`` may differ: a member's extra epochs are masked out.
 
-A member with the same seed and hparams as a single agent starts from the same weights and
-draws the same action noise and shuffles; with gymnasium's envs (seeded per member) its
-first iterations match that agent's to float precision. TensorFlow's own envs draw start
-states for all members from one generator, so there a member's episodes differ from a lone
-run's (same distribution). Checkpoints are per member and in the single agent's format:
+A member with the same seed and hparams as a single agent starts from the same weights,
+draws the same action noise and shuffles, and its envs draw the same start states
+(gymnasium's envs are seeded per member; TensorFlow's give each member its own stream), so
+its iterations match that agent's to float precision, whoever its neighbours are. Over a
+long run float rounding (batched kernels against the lone agent's) makes them drift apart
+after some tens of iterations. Checkpoints are per member and in the single agent's format:
 ``agents.ppo.make_agent(...).restore(dir)`` continues a member alone, and
 :meth:`Population.restore_member` puts a lone run's checkpoint into a population.
 
@@ -223,7 +224,7 @@ class Population(tf.Module):
         obs_space, act_space = probe.single_observation_space, probe.single_action_space
         probe.close()
         if self.env_backend == "tf":
-            self.runner = TFEnvRunner(env_id, self.size * self.num_envs, _mix(seeds))
+            self.runner = TFEnvRunner(env_id, self.num_envs, seeds)  # a stream a member
         else:
             self.runner = MemberEnvs(
                 [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
@@ -482,6 +483,8 @@ class Population(tf.Module):
                 (single.env.state, stacked.env.state),
                 (single.env.elapsed, stacked.env.elapsed),
                 (single.env.needs_reset, stacked.env.needs_reset),
+                (single.env.keys, stacked.env.keys),
+                (single.env.draws, stacked.env.draws),
                 (single.returns, stacked.returns),
                 (single.lengths, stacked.lengths),
             ]
@@ -492,20 +495,13 @@ class Population(tf.Module):
         return pairs
 
     def save_member(self, member: int, directory: str) -> None:
-        """Writes member ``member``'s checkpoint, as a single agent of its own would.
-
-        With TensorFlow's envs the member's env RNG is not its own (the population shares
-        one); the checkpoint gets a fresh one seeded from its seed and step.
-        """
+        """Writes member ``member``'s checkpoint, as a single agent of its own would."""
         template = self._single()
         for single, stacked in self._pairs(template):
             single.assign(tf.reshape(tf.reshape(stacked, [self.size, -1])[member], single.shape))
         template.rng.state.assign(self.rngs[member].state)
         template.seed, template.hparams = self.seeds[member], self._members[member]
-        if self.env_backend == "tf":
-            step = int(self.global_step[member].numpy())
-            template.runner.env.rng.reset_from_seed(_mix([self.seeds[member], step]))
-        else:
+        if self.env_backend != "tf":
             template.runner = self.runner.runners[member]
         try:
             save_checkpoint(template, directory)
@@ -553,14 +549,6 @@ def _by_time(x: tf.Tensor, steps: int) -> tf.Tensor:
     """``[P, T * N]`` -> ``[T, P, N]``."""
     x = tf.reshape(x, [x.shape[0], steps, -1])
     return tf.transpose(x, [1, 0, 2])
-
-
-def _mix(numbers: Sequence[int]) -> int:
-    """One 63-bit seed from several (a stable hash: the same members, the same seed)."""
-    value = 0x9E3779B97F4A7C15
-    for n in numbers:
-        value = ((value ^ (int(n) & 0xFFFFFFFFFFFFFFFF)) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return value >> 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -127,11 +127,12 @@ class TFEnvRunner(tf.Module):
     """:class:`EnvRunner`'s twin for the TensorFlow classic-control envs: the same columns,
     computed in the graph, its state in variables (so the agent's checkpoint holds it)."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int):
+    def __init__(self, env_id: str, num_envs: int, seed):
+        """``num_envs`` copies a seed; ``seed`` an int, or one a population member."""
         super().__init__(name="tf_env_runner")
         self.env = tf_envs.TFVectorEnv(env_id, num_envs, seed)
-        self.returns = tf.Variable(tf.zeros([num_envs]), trainable=False)
-        self.lengths = tf.Variable(tf.zeros([num_envs]), trainable=False)
+        self.returns = tf.Variable(tf.zeros([self.env.num_envs]), trainable=False)
+        self.lengths = tf.Variable(tf.zeros([self.env.num_envs]), trainable=False)
 
     def observe(self) -> tf.Tensor:
         return self.env.observe()

@@ -12,19 +12,57 @@ gymnasium's registered ``max_episode_steps``. :class:`TFVectorEnv` runs N copies
 gymnasium's next-step autoreset, so a rollout of these envs is one TensorFlow
 computation with no Python per step.
 
-Differences kept on purpose: the random start states come from TensorFlow's generator,
-not NumPy's, so the same seed gives other episodes than gymnasium's.
+Differences kept on purpose: the random start states come from our own counter-based
+generator (:func:`counter_uniform`), not NumPy's, so the same seed gives other episodes
+than gymnasium's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
 F64 = tf.float64
+
+
+# ---------------------------------------------------------------------------------------
+# Start states: a counter-based generator, one stream a member
+# ---------------------------------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _splitmix64(x: tf.Tensor) -> tf.Tensor:
+    """SplitMix64's output function (Steele, Lea and Flood 2014) on uint64 tensors."""
+    x = x + tf.constant(_GOLDEN, tf.uint64)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64)))
+    x = x * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64)))
+    x = x * tf.constant(0x94D049BB133111EB, tf.uint64)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
+
+
+def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int],
+                    low: float, high: float) -> tf.Tensor:  # fmt: skip
+    """Float64 draws in ``[low, high)`` of shape ``[M, *shape]``: row m is a function of
+    ``keys[m]``, ``counters[m]``, ``stream`` and the element's index alone.
+
+    So a member of a population draws exactly what it would draw alone, whoever shares
+    its population. ``keys`` and ``counters`` are ``[M]`` int64 (bit patterns are what
+    count); each element hashes its (key, counter, stream, index) with SplitMix64 and
+    keeps the top 53 bits.
+    """
+    as_u64 = lambda x: tf.bitcast(tf.cast(x, tf.int64), tf.uint64)  # noqa: E731
+    size = math.prod(shape)
+    index = tf.range(size, dtype=tf.int64) + (int(stream) << 32)
+    seed = _splitmix64(_splitmix64(as_u64(keys)) ^ as_u64(counters))  # [M]
+    bits = _splitmix64(seed[:, None] ^ _splitmix64(as_u64(index))[None, :])  # [M, size]
+    unit = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), F64) * 2.0**-53
+    return tf.reshape(low + (high - low) * unit, [-1, *shape])
 
 
 def _column(state: tf.Tensor, i: int) -> tf.Tensor:
@@ -254,30 +292,46 @@ SPECS = {
 
 
 class TFVectorEnv(tf.Module):
-    """N copies of a TensorFlow env with gymnasium 1.x's next-step autoreset.
+    """N copies of a TensorFlow env with gymnasium 1.x's next-step autoreset, for one
+    agent or for each member of a population.
 
     The step after an episode ends (terminated or truncated at the time limit) ignores its
-    action, resets that copy and pays 0, like gymnasium's vector envs. The state, step
-    counters and the RNG are variables, so a checkpoint of an agent holding this env
-    continues it exactly.
+    action, resets that copy and pays 0, like gymnasium's vector envs. With ``seeds`` a
+    list of M members, member m owns copies ``m*N .. m*N+N-1`` and draws their start
+    states from its own stream (:func:`counter_uniform`: its seed and its count of draws),
+    on the steps where one of its copies resets: exactly what an env of its seed alone
+    would draw. The state, step counters, seeds and draw counts are variables, so a
+    checkpoint of an agent holding this env continues it exactly.
 
     Args:
         env_id: one of :data:`SPECS`.
-        num_envs: copies.
-        seed: seeds the start states.
+        num_envs: copies (a member).
+        seed: seeds the start states; a list: one seed a member.
     """
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, name: str = "tf_vector_env"):
+    def __init__(self, env_id: str, num_envs: int, seed: int | Sequence[int],
+                 name: str = "tf_vector_env"):  # fmt: skip
         super().__init__(name=name)
         self.spec = SPECS[env_id]
-        self.num_envs = int(num_envs)
-        self.rng = tf.random.Generator.from_seed(seed)
+        seeds = [int(s) for s in seed] if hasattr(seed, "__iter__") else [int(seed)]
+        self.members, self.copies = len(seeds), int(num_envs)
+        self.num_envs = self.members * self.copies
+        self.keys = tf.Variable(seeds, dtype=tf.int64, trainable=False)
+        self.draws = tf.Variable(tf.zeros([self.members], tf.int64), trainable=False)
         self.state = tf.Variable(self._reset(), trainable=False)
-        self.elapsed = tf.Variable(tf.zeros([num_envs], tf.int32), trainable=False)
-        self.needs_reset = tf.Variable(tf.zeros([num_envs], tf.bool), trainable=False)
+        self.draws.assign_add(tf.ones_like(self.draws))
+        self.elapsed = tf.Variable(tf.zeros([self.num_envs], tf.int32), trainable=False)
+        self.needs_reset = tf.Variable(tf.zeros([self.num_envs], tf.bool), trainable=False)
 
     def _reset(self) -> tf.Tensor:
-        uniform = lambda shape, low, high: self.rng.uniform(shape, low, high, dtype=F64)  # noqa: E731
+        """Start states for every copy, each member's from its next draw."""
+        streams = itertools.count()  # a spec may draw several times: one stream each
+
+        def uniform(shape, low, high):
+            rows = counter_uniform(self.keys, self.draws, next(streams),
+                                   [self.copies, *shape[1:]], low, high)  # fmt: skip
+            return tf.reshape(rows, [self.num_envs, *shape[1:]])
+
         return self.spec.reset(uniform, self.num_envs)
 
     def observe(self) -> tf.Tensor:
@@ -290,8 +344,11 @@ class TFVectorEnv(tf.Module):
         """
         stepped, reward, terminated = self.spec.dynamics(self.state, action)
         resetting = self.needs_reset.read_value()
-        # start states are drawn only on steps where some copy resets
+        # start states are drawn only on steps where some copy resets; a member's count of
+        # draws advances only when one of its own copies resets
         fresh = tf.cond(tf.reduce_any(resetting), self._reset, lambda: stepped)
+        member_resets = tf.reduce_any(tf.reshape(resetting, [self.members, self.copies]), 1)
+        self.draws.assign_add(tf.cast(member_resets, tf.int64))
         elapsed = tf.where(resetting, 0, self.elapsed + 1)
         truncated = (elapsed >= self.spec.max_episode_steps) & ~resetting  # as TimeLimit
         terminated = terminated & ~resetting

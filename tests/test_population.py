@@ -68,17 +68,19 @@ def test_members_must_share_shape_changing_hparams():
     ids=["ppo-discrete", "ppo-continuous", "a2c-continuous", "a2c-discrete",
          "ppo-normalized"],
 )  # fmt: skip
-def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members):
-    """With gymnasium's envs (seeded per member) a member is the lone run, to float error:
-    same start weights, action noise, shuffles, per-member loss, clipping, optimizer."""
+@pytest.mark.parametrize("backend", ["gymnasium", "tf"])
+def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members, backend):
+    """A member is the lone run of its seed, to float error: same start weights, episodes
+    (its envs' start states are its own: gymnasium's seeded per member, or TensorFlow's
+    from its own stream), action noise, shuffles, per-member loss, clipping, optimizer."""
     module = agents.load(algo)
     seeds = [11, 12, 13][: len(members)]
-    group = Population(algo, env_id, members, seeds, env_backend="gymnasium")
+    group = Population(algo, env_id, members, seeds, env_backend=backend)
     for m, w in zip(weights(group), weights(module.make_agent(env_id, members[1], seeds[1]))):
         np.testing.assert_array_equal(m[1].reshape(w.shape), w)  # the same initial weights
     pop_metrics = list(population.train(group, 3 * 2 * TINY["num_envs"] * members[0]["num_steps"]))
     for p, (hparams, seed) in enumerate(zip(members, seeds)):
-        agent = module.make_agent(env_id, hparams, seed, env_backend="gymnasium")
+        agent = module.make_agent(env_id, hparams, seed, env_backend=backend)
         lone_metrics = list(module.train(agent, 3 * 2 * hparams["num_envs"] * hparams["num_steps"]))
         assert len(lone_metrics) == len(pop_metrics) == 6
         for lone, pop in zip(lone_metrics, (step[p] for step in pop_metrics)):
@@ -140,11 +142,12 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
     for m, w in zip(weights(other), weights(agent)):
         np.testing.assert_array_equal(m[0].reshape(w.shape), w)
     assert other.global_step.numpy().tolist() == [budget, 0]
-    if backend == "gymnasium":  # the member then trains as the lone agent does
-        lone_next = next(ppo.train(agent, 2 * budget))
-        pop_next = next(population.train(other, 2 * budget))[0]
-        assert pop_next["global_step"] == lone_next["global_step"] == budget + budget // 2
-        assert pop_next["losses/loss"] == pytest.approx(lone_next["losses/loss"], rel=1e-3)
+    # the member then trains as the lone agent does, episodes included
+    lone_next = next(ppo.train(agent, 2 * budget))
+    pop_next = next(population.train(other, 2 * budget))[0]
+    assert pop_next["global_step"] == lone_next["global_step"] == budget + budget // 2
+    np.testing.assert_allclose(pop_next["episode_returns"], lone_next["episode_returns"])
+    assert pop_next["losses/loss"] == pytest.approx(lone_next["losses/loss"], rel=1e-3)
     with pytest.raises(ValueError, match="other hparams: num_steps"):
         wide = Population("ppo", "CartPole-v1", [{**TINY, "num_steps": 64}], [0],
                           env_backend=backend)  # fmt: skip
