@@ -33,12 +33,12 @@ F64 = tf.float64
 # Start states: a counter-based generator, one stream a member
 # ---------------------------------------------------------------------------------------
 
-_GOLDEN = 0x9E3779B97F4A7C15
+_GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
+_MIX_COUNTER = 0xD1B54A32D192ED03  # an odd constant to spread the draw count
 
 
-def _splitmix64(x: tf.Tensor) -> tf.Tensor:
+def _mix64(x: tf.Tensor) -> tf.Tensor:
     """SplitMix64's output function (Steele, Lea and Flood 2014) on uint64 tensors."""
-    x = x + tf.constant(_GOLDEN, tf.uint64)
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64)))
     x = x * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64)))
@@ -52,15 +52,15 @@ def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Se
     ``keys[m]``, ``counters[m]``, ``stream`` and the element's index alone.
 
     So a member of a population draws exactly what it would draw alone, whoever shares
-    its population. ``keys`` and ``counters`` are ``[M]`` int64 (bit patterns are what
-    count); each element hashes its (key, counter, stream, index) with SplitMix64 and
-    keeps the top 53 bits.
+    its population. ``keys`` and ``counters`` are ``[M]`` int64 (their bit patterns are
+    what count). Row m is SplitMix64's sequence seeded by a hash of (key, counter), at
+    positions (stream, element); each draw keeps the top 53 bits.
     """
     as_u64 = lambda x: tf.bitcast(tf.cast(x, tf.int64), tf.uint64)  # noqa: E731
-    size = math.prod(shape)
-    index = tf.range(size, dtype=tf.int64) + (int(stream) << 32)
-    seed = _splitmix64(_splitmix64(as_u64(keys)) ^ as_u64(counters))  # [M]
-    bits = _splitmix64(seed[:, None] ^ _splitmix64(as_u64(index))[None, :])  # [M, size]
+    index = tf.range(1, math.prod(shape) + 1, dtype=tf.int64) + (int(stream) << 32)
+    seeds = _mix64(as_u64(keys) + as_u64(counters) * tf.constant(_MIX_COUNTER, tf.uint64))
+    steps = as_u64(index) * tf.constant(_GOLDEN, tf.uint64)  # [size]
+    bits = _mix64(seeds[:, None] + steps[None, :])  # [M, size]
     unit = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), F64) * 2.0**-53
     return tf.reshape(low + (high - low) * unit, [-1, *shape])
 
@@ -344,11 +344,15 @@ class TFVectorEnv(tf.Module):
         """
         stepped, reward, terminated = self.spec.dynamics(self.state, action)
         resetting = self.needs_reset.read_value()
-        # start states are drawn only on steps where some copy resets; a member's count of
-        # draws advances only when one of its own copies resets
-        fresh = tf.cond(tf.reduce_any(resetting), self._reset, lambda: stepped)
-        member_resets = tf.reduce_any(tf.reshape(resetting, [self.members, self.copies]), 1)
-        self.draws.assign_add(tf.cast(member_resets, tf.int64))
+
+        def redraw() -> tf.Tensor:  # a member's count advances when one of its copies resets
+            fresh = self._reset()
+            member_resets = tf.reduce_any(tf.reshape(resetting, [self.members, self.copies]), 1)
+            self.draws.assign_add(tf.cast(member_resets, tf.int64))
+            return fresh
+
+        # start states are drawn only on steps where some copy resets
+        fresh = tf.cond(tf.reduce_any(resetting), redraw, lambda: stepped)
         elapsed = tf.where(resetting, 0, self.elapsed + 1)
         truncated = (elapsed >= self.spec.max_episode_steps) & ~resetting  # as TimeLimit
         terminated = terminated & ~resetting
