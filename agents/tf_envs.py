@@ -296,8 +296,8 @@ class TFVectorEnv(tf.Module):
     agent or for each member of a population.
 
     The step after an episode ends (terminated or truncated at the time limit) ignores its
-    action, resets that copy and pays 0, like gymnasium's vector envs. With ``seeds`` a
-    list of M members, member m owns copies ``m*N .. m*N+N-1`` and draws their start
+    action, resets that copy and pays 0, like gymnasium's vector envs. With ``seed`` a
+    list of M seeds (members), member m owns copies ``m*N .. m*N+N-1`` and draws their start
     states from its own stream (:func:`counter_uniform`: its seed and its count of draws),
     on the steps where one of its copies resets: exactly what an env of its seed alone
     would draw. The state, step counters, seeds and draw counts are variables, so a
