@@ -98,7 +98,7 @@ def thread_counts(populations: bool, cores: int) -> tuple[int, int]:
     ops are larger and many are independent (actor and critic, their gradients), so
     ``cores`` inter-op threads run them side by side, each op inline on its thread (an
     intra-op pool of one). On 2 cores this took a 32-member PPO population from about
-    100k to 220k env steps/s, and did not speed a lone agent (``benchmarks/population.py
+    90k to 210k env steps/s, and did not speed a lone agent (``benchmarks/population.py
     profile``; README, *Speed*).
     """
     cores = max(1, int(cores))
