@@ -1,19 +1,27 @@
 """Pure-TensorFlow RL agents. Each algorithm module exposes the same small interface:
 
 - ``SPACE``: its hyperparameters (a :class:`tfhparam.space.Space`);
-- ``make_agent(env_id, hparams, seed) -> Agent``: builds env, network and optimizer;
+- ``make_agent(env_id, hparams, seed)``: builds env, network and optimizer (PPO and A2C:
+  an ``agents.population.Population`` of one);
 - ``train(agent, total_timesteps, anneal_timesteps=None)``: yields a metrics dict after
   every iteration;
 - ``agent.save(dir)`` / ``agent.restore(dir)``: checkpoints that continue exactly.
 
 ``space(name)`` reads a space without importing TensorFlow; ``load(name)`` imports the
 algorithm module (and TensorFlow).
+
+Importing this package turns on XLA's persistent compilation cache (before TensorFlow is
+imported): programs compiled once on a machine are read back by later processes of the
+same shapes (sweep workers, reruns). ``TFHPARAM_XLA_CACHE`` names its directory (default
+``~/.cache/tfhparam/xla``; empty: off); a ``--tf_xla_persistent_cache_directory`` already
+in ``TF_XLA_FLAGS`` wins.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import os
 from types import ModuleType
 
 from tfhparam.space import Space
@@ -41,6 +49,17 @@ POPULATION_KEY_HPARAMS = ("num_envs", "num_steps", "num_minibatches", "hidden_si
                           "optimizer")  # fmt: skip
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
+
+
+def _use_xla_cache() -> None:
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    default = os.path.join(os.path.expanduser("~"), ".cache", "tfhparam", "xla")
+    directory = os.environ.get("TFHPARAM_XLA_CACHE", default)
+    if directory and "tf_xla_persistent_cache_directory" not in flags:
+        os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}"
+
+
+_use_xla_cache()
 
 
 def _check(name: str) -> None:
@@ -93,16 +112,15 @@ def load(name: str) -> ModuleType:
 def thread_counts(populations: bool, cores: int) -> tuple[int, int]:
     """The ``(inter_op, intra_op)`` thread counts that trained fastest on ``cores`` cores.
 
-    A lone agent: one inter-op thread (its graph is a chain of tiny ops; hand-offs between
-    threads cost more than they save) and ``cores`` intra-op threads. A population: its
-    ops are larger and many are independent (actor and critic, their gradients), so
-    ``cores`` inter-op threads run them side by side, each op inline on its thread (an
-    intra-op pool of one). On 2 cores this took a 32-member PPO population from about
-    90k to 210k env steps/s, and did not speed a lone agent (``benchmarks/population.py
-    profile``; README, *Speed*).
+    Under XLA (the whole iteration one compiled program): a population's ops are large
+    enough for XLA to split each across ``cores`` intra-op threads, with one inter-op
+    thread; a lone agent's are tiny, and splitting them costs more than it saves, so each
+    runs inline (an intra-op pool of one) on ``cores`` inter-op threads. On 2 cores
+    (``benchmarks/population.py threads``) that gave a 32-member PPO population 365k env
+    steps/s against 291k the other way round, and a lone agent 255k against 212k.
     """
     cores = max(1, int(cores))
-    return (cores, 1) if populations else (1, cores)
+    return (1, cores) if populations else (cores, 1)
 
 
 def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:

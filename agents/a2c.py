@@ -10,20 +10,21 @@ Stable-Baselines3's recipe: short n-step rollouts over several envs, GAE with la
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
 
 from agents import spaces
-from agents.common import Adam, RMSprop, explained_variance, gae, masked_mean, masked_normalize
-from agents.rollout import Agent, iteration_metrics, plan, scalar_hparams
+from agents.common import clip_by_member_norm, explained_variance, masked_mean, masked_normalize
+from agents.population import Population, train_one
 
 SPACE = spaces.A2C
-# Hyperparameters the update reads as tensors: one trace serves every value.
+# Hyperparameters read as [P] tensors, one value a member: one program serves every value.
 TENSOR_HPARAMS = ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "norm_adv")
+LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy")
+# What update() returns, [P] each (metrics of the same names).
+STAT_NAMES = (*(f"losses/{name}" for name in LOSS_NAMES), "explained_variance")
 
 
 def a2c_loss(
@@ -46,71 +47,41 @@ def a2c_loss(
 
 
 def update(
-    agent: Agent,
-    batch: Mapping[str, tf.Tensor],
+    population: Population,
+    data: Mapping[str, tf.Tensor],
     learning_rate: tf.Tensor,
-    hp: Mapping[str, tf.Tensor],
+    running: tf.Tensor,
 ) -> dict[str, tf.Tensor]:
-    """One gradient step on the whole rollout."""
-    advantages = gae(
-        batch["rewards"],
-        batch["values"],
-        batch["bootstrap_value"],
-        batch["terminations"],
-        batch["truncations"],
-        hp["gamma"],
-        hp["gae_lambda"],
-    )
-    returns = tf.reshape(advantages + batch["values"], [-1])
-    advantages, masks = tf.reshape(advantages, [-1]), tf.reshape(batch["masks"], [-1])
-    advantages = tf.where(hp["norm_adv"], masked_normalize(advantages, masks), advantages)
-    obs = tf.reshape(batch["obs"], [-1, agent.obs_dim])
-    actions = tf.reshape(batch["actions"], [-1, *batch["actions"].shape[2:]])
-    variables = agent.network.trainable_variables
+    """One gradient step on each member's whole rollout (``data`` ``[P, B, ...]``).
+
+    Returns the :data:`STAT_NAMES` statistics, ``[P]`` each.
+    """
+    hp = population.hp
+    advantages = tf.where(hp["norm_adv"][:, None],
+                          masked_normalize(data["advantages"], data["masks"], axis=-1),
+                          data["advantages"])  # fmt: skip
+    variables = population.network.trainable_variables
     with tf.GradientTape() as tape:
-        logprob, entropy, values = agent.network.evaluate(obs, actions)
-        out = a2c_loss(
-            logprob, advantages, values, returns, entropy, masks, hp["vf_coef"], hp["ent_coef"]
-        )
-    grads = tape.gradient(out["loss"], variables)
-    grads, _ = tf.clip_by_global_norm(grads, hp["max_grad_norm"])
-    agent.optimizer.apply(grads, variables, learning_rate)
-    out["explained_variance"] = explained_variance(
-        tf.reshape(batch["values"], [-1]), returns, masks
-    )
-    return out
+        logprob, entropy, values = population.network.evaluate(data["obs"], data["actions"])
+        out = a2c_loss(logprob, advantages, values, data["returns"], entropy, data["masks"],
+                       hp["vf_coef"], hp["ent_coef"], axis=-1)  # fmt: skip
+        total = tf.reduce_sum(tf.where(running, out["loss"], 0.0))  # summed, not averaged
+    grads = tape.gradient(total, variables)
+    grads, _ = clip_by_member_norm(grads, hp["max_grad_norm"])
+    population.optimizer.apply(grads, variables, learning_rate, running)
+    stats = {f"losses/{k}": out[k] for k in LOSS_NAMES}
+    stats["explained_variance"] = explained_variance(data["values"], data["returns"],
+                                                     data["masks"], axis=-1)  # fmt: skip
+    return stats
 
 
 def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
-               env_backend: str = "auto") -> Agent:  # fmt: skip
-    """Builds an A2C agent; ``hparams`` override the defaults of :data:`SPACE` (checked).
-
-    ``env_backend``: as :func:`agents.ppo.make_agent`.
-    """
-    hparams = SPACE.resolve(hparams)
-    optimizer = RMSprop if hparams["optimizer"] == "rmsprop" else Adam
-    agent = Agent(env_id, hparams, seed, make_optimizer=optimizer, env_backend=env_backend)
-    agent.update = tf.function(functools.partial(update, agent))
-    return agent
+               env_backend: str = "auto") -> Population:  # fmt: skip
+    """A lone A2C agent: a population of one; ``hparams`` override :data:`SPACE`'s defaults
+    (checked). ``env_backend``: as :func:`agents.ppo.make_agent`."""
+    return Population("a2c", env_id, [hparams or {}], [seed], env_backend)
 
 
-def train(
-    agent: Agent, total_timesteps: int, anneal_timesteps: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Trains until ``total_timesteps`` env steps, yielding metrics after each update.
-
-    Continues from the agent's counters, so a restored agent picks up where it stopped.
-    With ``anneal_lr`` the learning rate decays over ``anneal_timesteps`` (default
-    ``total_timesteps``).
-    """
-    num_iterations, learning_rate_at = plan(agent, total_timesteps, anneal_timesteps)
-    hp = scalar_hparams(agent.hparams, TENSOR_HPARAMS)
-    start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())
-
-    while int(agent.iteration.numpy()) < num_iterations:
-        learning_rate = learning_rate_at(int(agent.iteration.numpy()))
-        batch = agent.collect(hp["gamma"])  # num_steps x num_envs env steps, in-graph
-        stats = agent.update(batch, learning_rate, hp)  # one gradient step
-        agent.iteration.assign_add(1)
-
-        yield iteration_metrics(agent, batch, stats, learning_rate, start_time, start_step)
+# Trains a lone agent until total_timesteps env steps, yielding its metrics after each
+# update; continues from its counters (see agents.population.train).
+train = train_one

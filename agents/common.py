@@ -8,8 +8,70 @@ an episode ends (next-step autoreset): masked entries count in no loss or statis
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
+
+# ---------------------------------------------------------------------------------------
+# Random numbers: a counter-based generator, one stream a member
+# ---------------------------------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
+_MIX_COUNTER = 0xD1B54A32D192ED03  # an odd constant to spread the draw count
+
+
+def _mix64(x: tf.Tensor) -> tf.Tensor:
+    """SplitMix64's output function (Steele, Lea and Flood 2014) on uint64 tensors."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64)))
+    x = x * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64)))
+    x = x * tf.constant(0x94D049BB133111EB, tf.uint64)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
+
+
+def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream, shape: Sequence[int],
+                    low: float, high: float) -> tf.Tensor:  # fmt: skip
+    """Float64 draws in ``[low, high)`` of shape ``[M, *shape]``: row m is a function of
+    ``keys[m]``, ``counters[m]``, ``stream`` and the element's index alone.
+
+    So a member of a population draws exactly what it would draw alone, whoever shares
+    its population. ``keys`` and ``counters`` are ``[M]`` int64 (their bit patterns are
+    what count); ``stream`` is a Python or tensor integer below 2**31. Row m is
+    SplitMix64's sequence seeded by a hash of (key, counter), at positions (stream,
+    element); each draw keeps the top 53 bits. Only integer and float ops: it compiles
+    under XLA on any device.
+    """
+    as_u64 = lambda x: tf.bitcast(tf.cast(x, tf.int64), tf.uint64)  # noqa: E731
+    offset = tf.bitwise.left_shift(tf.cast(stream, tf.int64), tf.constant(32, tf.int64))
+    index = tf.range(1, math.prod(shape) + 1, dtype=tf.int64) + offset
+    seeds = _mix64(as_u64(keys) + as_u64(counters) * tf.constant(_MIX_COUNTER, tf.uint64))
+    steps = as_u64(index) * tf.constant(_GOLDEN, tf.uint64)  # [size]
+    bits = _mix64(seeds[:, None] + steps[None, :])  # [M, size]
+    unit = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), tf.float64)
+    return tf.reshape(low + (high - low) * unit * 2.0**-53, [-1, *shape])
+
+
+def member_uniform(keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int],
+                   low: float = 0.0, high: float = 1.0) -> tf.Tensor:  # fmt: skip
+    """Float32 :func:`counter_uniform` draws ``[P, *shape]``, one row a member."""
+    return tf.cast(counter_uniform(keys, counters, stream, shape, low, high), tf.float32)
+
+
+def member_gumbel(keys: tf.Tensor, counters: tf.Tensor, stream: int,
+                  shape: Sequence[int]) -> tf.Tensor:  # fmt: skip
+    """Standard Gumbel draws ``[P, *shape]``: ``argmax(logits + g)`` samples a categorical."""
+    uniform = counter_uniform(keys, counters, stream, shape, 0.0, 1.0)
+    return tf.cast(-tf.math.log(-tf.math.log(tf.maximum(uniform, 1e-300))), tf.float32)
+
+
+def member_normal(keys: tf.Tensor, counters: tf.Tensor, stream: int,
+                  shape: Sequence[int]) -> tf.Tensor:  # fmt: skip
+    """Standard normal draws ``[P, *shape]`` (Box-Muller over two uniform draws)."""
+    u = counter_uniform(keys, counters, stream, [2, *shape], 0.0, 1.0)
+    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - u[:, 0]))  # 1 - u is in (0, 1]
+    return tf.cast(radius * tf.cos(2.0 * math.pi * u[:, 1]), tf.float32)
+
 
 # ---------------------------------------------------------------------------------------
 # Returns and advantages
@@ -121,31 +183,49 @@ def gaussian_entropy(log_std: tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------------------------------
-# Optimizers (ours, not Keras': hparams arrive as tensors each call, state is checkpointed)
+# Optimizers over a member axis (ours, not Keras': hparams arrive as tensors each call,
+# state is variables a checkpoint slices by member)
 # ---------------------------------------------------------------------------------------
 
 
-def per_member(x: tf.Tensor, like: tf.Variable) -> tf.Tensor:
-    """Reshapes a scalar or a ``[P]`` vector to broadcast against ``like`` (``[P, ...]``)."""
-    return tf.reshape(x, [-1] + [1] * (like.shape.rank - 1)) if like.shape.rank else x
+def per_member(x: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """Reshapes a ``[P]`` vector to broadcast against ``like`` (``[P, ...]``)."""
+    return tf.reshape(x, [-1] + [1] * (like.shape.rank - 1))
+
+
+def clip_by_member_norm(grads: Sequence[tf.Tensor], max_norm: tf.Tensor):
+    """Clips each member's gradient by its own global norm (``tf.clip_by_global_norm`` per
+    member).
+
+    Args:
+        grads: gradients with a leading member axis ``[P, ...]``.
+        max_norm: ``[P]`` limits.
+
+    Returns:
+        ``(clipped grads, norms [P])``.
+    """
+    squares = [tf.reduce_sum(tf.square(g), axis=list(range(1, g.shape.rank))) for g in grads]
+    norms = tf.sqrt(tf.add_n(squares))
+    scale = max_norm / tf.maximum(norms, max_norm)
+    return [g * per_member(scale, g) for g in grads], norms
 
 
 class Adam(tf.Module):
     """Adam (Kingma & Ba) with bias correction; ``eps`` outside the square root.
 
-    With ``members=P`` it updates a population: every variable has a leading axis of P
-    members, and the learning rate, the step count and the ``active`` mask are ``[P]``
-    (an inactive member's variables and state stay exactly as they were).
+    Every variable has a leading axis of P members; the learning rate, the step count and
+    the ``active`` mask are ``[P]`` (an inactive member's variables and state stay exactly
+    as they were).
     """
 
-    def __init__(self, variables, beta_1=0.9, beta_2=0.999, eps=1e-5, members=None,
-                 name="adam"):  # fmt: skip
+    def __init__(self, variables, beta_1=0.9, beta_2=0.999, eps=1e-5, name="adam"):
         super().__init__(name=name)
         self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
-        shape = [] if members is None else [members]
-        self.step = tf.Variable(tf.zeros(shape, tf.int64), trainable=False)
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        members = variables[0].shape[0]
+        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False,
+                                name=f"{name}/step")  # fmt: skip
+        self.m = [_slot(v, f"{name}/m") for v in variables]
+        self.v = [_slot(v, f"{name}/v") for v in variables]
 
     def apply(self, grads, variables, learning_rate, active=None):
         step = self.step + (1 if active is None else tf.cast(active, tf.int64))
@@ -163,15 +243,16 @@ class Adam(tf.Module):
 class RMSprop(tf.Module):
     """RMSprop as PyTorch and Stable-Baselines3's A2C use it (``eps`` outside the root).
 
-    ``members`` and ``active``: as :class:`Adam`.
+    Member axis and ``active``: as :class:`Adam`.
     """
 
-    def __init__(self, variables, alpha=0.99, eps=1e-5, members=None, name="rmsprop"):
+    def __init__(self, variables, alpha=0.99, eps=1e-5, name="rmsprop"):
         super().__init__(name=name)
         self.alpha, self.eps = alpha, eps
-        shape = [] if members is None else [members]
-        self.step = tf.Variable(tf.zeros(shape, tf.int64), trainable=False)
-        self.sq = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        members = variables[0].shape[0]
+        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False,
+                                name=f"{name}/step")  # fmt: skip
+        self.sq = [_slot(v, f"{name}/sq") for v in variables]
 
     def apply(self, grads, variables, learning_rate, active=None):
         updates = [(self.step, self.step + (1 if active is None else tf.cast(active, tf.int64)))]
@@ -182,95 +263,107 @@ class RMSprop(tf.Module):
         _assign(updates, active)
 
 
+OPTIMIZERS = {"adam": Adam, "rmsprop": RMSprop}
+
+
+def _slot(variable: tf.Variable, prefix: str) -> tf.Variable:
+    name = variable.name.split(":")[0]
+    return tf.Variable(tf.zeros_like(variable), trainable=False, name=f"{prefix}/{name}")
+
+
 def _assign(updates, active) -> None:
-    """Assigns ``(variable, value)`` pairs; with an ``active`` mask only active members.
-
-    Masking costs a third of an optimizer step, so it is skipped when every member is
-    active (the common case: the results are the same).
-    """
-
-    def assign(masked: bool) -> None:
-        for var, value in updates:
-            if masked:
-                value = tf.where(per_member(active, var), value, var)
-            var.assign(value)
-
-    if active is None:
-        assign(masked=False)
-    else:
-        tf.cond(tf.reduce_all(active), lambda: assign(masked=False), lambda: assign(masked=True))
+    """Assigns ``(variable, value)`` pairs; with an ``active`` mask only active members."""
+    for var, value in updates:
+        if active is not None:
+            value = tf.where(per_member(active, var), value, var)
+        var.assign(value)
 
 
 # ---------------------------------------------------------------------------------------
-# Networks
+# Networks over a member axis: weights [P, in, out], inputs [P, B, in]
 # ---------------------------------------------------------------------------------------
 
 ACTIVATIONS = {"tanh": tf.tanh, "relu": tf.nn.relu}
 
 
-def orthogonal(shape, gain: float, rng: tf.random.Generator) -> tf.Tensor:
+def orthogonal(shape, gain: float, rng: np.random.Generator) -> np.ndarray:
     """An orthogonal matrix of ``shape`` scaled by ``gain`` (Saxe et al.), from ``rng``."""
     rows, cols = shape
-    q, r = tf.linalg.qr(rng.normal((max(rows, cols), min(rows, cols))))
-    q = q * tf.sign(tf.linalg.diag_part(r))
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q = q * np.sign(np.diag(r))
     if rows < cols:
-        q = tf.transpose(q)
-    return gain * q
+        q = q.T
+    return (gain * q).astype(np.float32)
 
 
 class MLP(tf.Module):
-    """Dense layers with orthogonal init; hidden layers use ``activation``."""
+    """P dense networks in one (orthogonal init, ``activation`` between layers).
 
-    def __init__(self, sizes, activation: str, out_gain: float, rng, name=None):
+    ``initial_weights(rngs)`` draws member p's layers from ``rngs[p]``: a member starts
+    from the weights a lone run of its seed starts from, whoever its neighbours are.
+    """
+
+    def __init__(self, sizes, activation: str, out_gain: float, rngs, name: str):
         super().__init__(name=name)
+        self.sizes, self.out_gain = list(sizes), out_gain
         self.activation = ACTIVATIONS[activation]
-        self.weights, self.biases = [], []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            gain = out_gain if i == len(sizes) - 2 else math.sqrt(2.0)
-            self.weights.append(tf.Variable(orthogonal((n_in, n_out), gain, rng), name=f"w{i}"))
-            self.biases.append(tf.Variable(tf.zeros([n_out]), name=f"b{i}"))
+        init = self.initial_weights(rngs)
+        layers = len(sizes) - 1
+        self.weights = [tf.Variable(w, name=f"{name}/w{i}") for i, w in enumerate(init[:layers])]
+        self.biases = [tf.Variable(b, name=f"{name}/b{i}") for i, b in enumerate(init[layers:])]
+
+    def initial_weights(self, rngs) -> list[np.ndarray]:
+        """``[weights..., biases...]`` for members drawing from ``rngs`` (one each)."""
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        weights = []
+        for i, shape in enumerate(pairs):
+            gain = self.out_gain if i == len(pairs) - 1 else math.sqrt(2.0)
+            weights.append(np.stack([orthogonal(shape, gain, rng) for rng in rngs]))
+        return weights + [np.zeros([len(rngs), n_out], np.float32) for _, n_out in pairs]
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = x @ w + b
+            x = tf.matmul(x, w) + b[:, None, :]
             if i < len(self.weights) - 1:
                 x = self.activation(x)
         return x
 
 
 class ActorCritic(tf.Module):
-    """Separate actor and critic MLPs (CleanRL's layout).
+    """Separate actor and critic MLPs (CleanRL's layout), P members stacked.
 
     Discrete actions: the actor outputs logits. Continuous: it outputs the Gaussian mean and
-    a state-independent learned ``log_std``.
+    a state-independent learned ``log_std`` (``[P, 1, A]``: it broadcasts over a batch).
     """
 
-    def __init__(
-        self,
-        obs_dim,
-        action_dim,
-        discrete,
-        hidden_size,
-        num_layers,
-        activation,
-        log_std_init,
-        rng,
-        name="actor_critic",
-    ):
+    def __init__(self, obs_dim, action_dim, discrete, hidden_size, num_layers, activation,
+                 log_std_inits, rngs, name="actor_critic"):  # fmt: skip
         super().__init__(name=name)
-        self.discrete = discrete
+        self.discrete, self.action_dim = discrete, action_dim
         hidden = [hidden_size] * num_layers
-        self.actor = MLP([obs_dim, *hidden, action_dim], activation, 0.01, rng, name="actor")
-        self.critic = MLP([obs_dim, *hidden, 1], activation, 1.0, rng, name="critic")
+        self.actor = MLP([obs_dim, *hidden, action_dim], activation, 0.01, rngs, name="actor")
+        self.critic = MLP([obs_dim, *hidden, 1], activation, 1.0, rngs, name="critic")
         self.log_std = None
         if not discrete:
-            self.log_std = tf.Variable(tf.fill([action_dim], float(log_std_init)), name="log_std")
+            self.log_std = tf.Variable(self.initial_log_std(log_std_inits), name="log_std")
+
+    def initial_log_std(self, log_std_inits) -> np.ndarray:
+        inits = np.asarray(log_std_inits, np.float32)[:, None, None]
+        return np.repeat(inits, self.action_dim, axis=2)
+
+    def reinitialize(self, rngs, log_std_inits) -> None:
+        """Every weight as a new network of these members' seeds would start (in place)."""
+        for mlp in (self.actor, self.critic):
+            for var, value in zip(mlp.weights + mlp.biases, mlp.initial_weights(rngs)):
+                var.assign(value)
+        if self.log_std is not None:
+            self.log_std.assign(self.initial_log_std(log_std_inits))
 
     def value(self, obs: tf.Tensor) -> tf.Tensor:
         return tf.squeeze(self.critic(obs), -1)
 
     def evaluate(self, obs: tf.Tensor, actions: tf.Tensor):
-        """Returns (log-prob, entropy, value) of given actions."""
+        """Returns (log-prob, entropy, value) of given actions, each ``[P, B]``."""
         out = self.actor(obs)
         if self.discrete:
             logp, entropy = categorical_log_prob(out, actions), categorical_entropy(out)
@@ -286,35 +379,35 @@ class ActorCritic(tf.Module):
 
 
 class RunningMeanStd(tf.Module):
-    """Running mean and variance merged batch by batch (Chan et al.'s parallel update).
+    """Running mean and variance merged batch by batch (Chan et al.'s parallel update), P
+    independent statistics: ``mean`` is ``[P, *shape]``, batches are ``[P, B, *shape]`` and
+    each member merges its own rows."""
 
-    With ``members=P`` it keeps P independent statistics (``mean`` is ``[P, *shape]``):
-    batches are ``[P, B, *shape]`` and each member merges its own rows.
-    """
-
-    def __init__(self, shape=(), members=None, name=None):
+    def __init__(self, members: int, shape=(), name: str = "rms"):
         super().__init__(name=name)
-        lead = [] if members is None else [members]
-        self.axis = len(lead)  # the batch axis of what update() receives
-        self.mean = tf.Variable(tf.zeros([*lead, *shape], tf.float64), trainable=False)
-        self.var = tf.Variable(tf.ones([*lead, *shape], tf.float64), trainable=False)
-        self.count = tf.Variable(tf.fill(lead, tf.constant(1e-4, tf.float64)), trainable=False)
+        self.mean = tf.Variable(tf.zeros([members, *shape], tf.float64), trainable=False,
+                                name=f"{name}/mean")  # fmt: skip
+        self.var = tf.Variable(tf.ones([members, *shape], tf.float64), trainable=False,
+                               name=f"{name}/var")  # fmt: skip
+        self.count = tf.Variable(tf.fill([members], tf.constant(1e-4, tf.float64)),
+                                 trainable=False, name=f"{name}/count")  # fmt: skip
 
-    def _expand(self, x: tf.Tensor) -> tf.Tensor:
-        """Statistics ``[*lead, *shape]`` made to broadcast over ``[*lead, B, *shape]``."""
-        return tf.expand_dims(x, self.axis) if self.axis else x
+    def reset(self) -> None:
+        """Back to no data seen."""
+        self.mean.assign(tf.zeros_like(self.mean))
+        self.var.assign(tf.ones_like(self.var))
+        self.count.assign(tf.fill(self.count.shape, tf.constant(1e-4, tf.float64)))
 
     def update(self, batch: tf.Tensor, mask: tf.Tensor) -> None:
-        """Merges the rows of ``batch`` (``[*lead, B, *shape]``) whose ``mask`` is 1."""
+        """Merges the rows of ``batch`` (``[P, B, *shape]``) whose ``mask`` (``[P, B]``) is 1."""
         batch = tf.cast(batch, tf.float64)
         mask = tf.cast(mask, tf.float64)
-        weights = tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones(
-            [batch.shape.rank - mask.shape.rank], tf.int32)], 0))  # fmt: skip
-        n = tf.reduce_sum(mask, self.axis)
+        weights = tf.reshape(mask, mask.shape + [1] * (batch.shape.rank - 2))
+        n = tf.reduce_sum(mask, 1)
         safe_n = tf.maximum(n, 1.0)
-        batch_mean = tf.reduce_sum(batch * weights, self.axis) / self._stat(safe_n)
-        deviation = tf.square(batch - tf.expand_dims(batch_mean, self.axis))
-        batch_var = tf.reduce_sum(deviation * weights, self.axis) / self._stat(safe_n)
+        batch_mean = tf.reduce_sum(batch * weights, 1) / self._stat(safe_n)
+        deviation = tf.square(batch - batch_mean[:, None])
+        batch_var = tf.reduce_sum(deviation * weights, 1) / self._stat(safe_n)
         total = self.count + n
         delta = batch_mean - self.mean
         m2 = (self.var * self._stat(self.count) + batch_var * self._stat(n)
@@ -325,16 +418,15 @@ class RunningMeanStd(tf.Module):
         self.count.assign(total)
 
     def _stat(self, x: tf.Tensor) -> tf.Tensor:
-        """A per-member scalar ``[*lead]`` made to broadcast against ``mean``."""
-        return tf.reshape(x, tf.concat([tf.shape(x), tf.ones(
-            [self.mean.shape.rank - x.shape.rank], tf.int32)], 0))  # fmt: skip
+        """A per-member ``[P]`` scalar made to broadcast against ``mean``."""
+        return tf.reshape(x, [-1] + [1] * (self.mean.shape.rank - 1))
 
     def normalize(self, x: tf.Tensor, clip: float = 10.0) -> tf.Tensor:
-        mean, var = self._expand(self.mean), self._expand(self.var)
-        z = (tf.cast(x, tf.float64) - mean) / tf.sqrt(var + 1e-8)
+        """``(x - mean) / std`` of ``[P, B, *shape]`` rows, clipped, float32."""
+        z = (tf.cast(x, tf.float64) - self.mean[:, None]) / tf.sqrt(self.var[:, None] + 1e-8)
         return tf.cast(tf.clip_by_value(z, -clip, clip), tf.float32)
 
     def scale(self, x: tf.Tensor, clip: float = 10.0) -> tf.Tensor:
-        """Divides by the running std without centering (reward scaling)."""
-        z = tf.cast(x, tf.float64) / tf.sqrt(self._expand(self.var) + 1e-8)
+        """Divides ``[P, B]`` values by the running std without centering (reward scaling)."""
+        z = tf.cast(x, tf.float64) / tf.sqrt(self.var[:, None] + 1e-8)
         return tf.cast(tf.clip_by_value(z, -clip, clip), tf.float32)

@@ -1,30 +1,31 @@
-"""Population training: P runs of PPO or A2C trained together as one TensorFlow computation.
+"""The on-policy core: P runs of PPO or A2C trained as one computation. A lone agent is a
+population of one.
 
-Each member is a run of its own: its own hparams, seed, network, optimizer state, RNG,
-normalizers, envs and counters. What changes is the layout: the members' weights are
-stacked along a leading population axis (``[P, in, out]``, one batched matmul serves
-them all), their hparams are ``[P]`` tensors, and their envs form one vector env of
-``P x N`` copies. A rollout or an update then costs about as many TensorFlow calls for 32
-members as for one; on a small network that call overhead is most of the time.
+Each member is a run of its own: its own hparams, seed, network, optimizer state, random
+streams, normalizers, envs and counters. Every variable has a leading member axis
+(weights ``[P, in, out]``: one batched matmul serves all members), hparams are ``[P]``
+variables, and the envs are one runner of ``P x N`` copies. Written once over that axis:
+the rollout, reward scaling, GAE, the training loop, metrics and checkpoints. What is an
+algorithm's own (its loss, its update over ``[P, ...]`` tensors, its per-member hparams)
+lives in ``ppo.py`` and ``a2c.py``.
 
-Per-member details that keep members independent: the loss is summed (not averaged) over
-members, so each member's gradient is its own; each gradient is clipped by its own norm;
-each member shuffles its own minibatches from its own RNG; the optimizer updates only
-``active`` members, so a member that finished, was stopped or diverged (NaN) stays as it
-was while the others go on.
+Compiled whole: with our TensorFlow envs (``agents.tf_envs``) one iteration (rollout,
+GAE, every epoch and minibatch, the optimizer, the metrics) is one XLA program
+(``jit_compile=True``); with gymnasium's envs the rollout is a graph calling NumPy and the
+update is compiled. :meth:`Population.reset` starts new runs in the same variables, so a
+process training several populations of one shape in a row (random-search batches,
+Hyperband rounds, PBT generations) compiles once.
 
-Members share what shapes the computation (``agents.POPULATION_KEY_HPARAMS``: env count,
-rollout length, minibatch count, network size, normalizers, optimizer). ``update_epochs``
-and ``target_kl`` may differ: a member's extra epochs are masked out.
+Members stay independent: the loss is summed (not averaged) over members, so each
+member's gradient is its own; each gradient is clipped by its own norm; random numbers
+come from counter-based streams keyed by the member's seed (``common.counter_uniform``),
+so a member draws what a lone run of its seed draws; the optimizer updates only running
+members, so a member that finished, was stopped or diverged (NaN) stays as it was.
+Members share what shapes the computation (``agents.POPULATION_KEY_HPARAMS``).
 
-A member with the same seed and hparams as a single agent starts from the same weights,
-draws the same action noise and shuffles, and its envs draw the same start states
-(gymnasium's envs are seeded per member; TensorFlow's give each member its own stream), so
-its iterations match that agent's to float precision, whoever its neighbours are. Over a
-long run float rounding (batched kernels against the lone agent's) makes them drift apart
-after some tens of iterations. Checkpoints are per member and in the single agent's format:
-``agents.ppo.make_agent(...).restore(dir)`` continues a member alone, and
-:meth:`Population.restore_member` puts a lone run's checkpoint into a population.
+A member's checkpoint is its slice of the population's variables (``state.npz``), with its
+gymnasium envs pickled where they are not variables: the same files for a lone agent and
+for any slot of any population of that shape.
 
     population = Population("ppo", "CartPole-v1", [{"learning_rate": 1e-3}] * 8, seeds=range(8))
     for members in train(population, total_timesteps=100_000):
@@ -41,144 +42,24 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from agents import POPULATION_AGENTS, POPULATION_KEY_HPARAMS, a2c, ppo
+import agents
+from agents import POPULATION_AGENTS, POPULATION_KEY_HPARAMS, checkpoints
 from agents.common import (
-    ACTIVATIONS,
+    OPTIMIZERS,
     ActorCritic,
-    Adam,
-    RMSprop,
     RunningMeanStd,
-    explained_variance,
     gae,
-    masked_normalize,
-    orthogonal,
-    per_member,
+    member_gumbel,
+    member_normal,
+    member_uniform,
 )
-from agents.rollout import (
-    LOSS_NAMES,
-    EnvRunner,
-    TFEnvRunner,
-    choose_backend,
-    env_observe,
-    env_step,
-    make_vec_env,
-    restore_checkpoint,
-    save_checkpoint,
-    take_spaces,
-)
+from agents.envs import COLUMNS, choose_backend, make_runner
 
-ALGORITHMS = {"ppo": ppo, "a2c": a2c}
-
-
-# ---------------------------------------------------------------------------------------
-# Math: gradient clipping per member (pure)
-# ---------------------------------------------------------------------------------------
-
-
-def clip_by_member_norm(grads: Sequence[tf.Tensor], max_norm: tf.Tensor):
-    """Clips each member's gradient by its own global norm (``tf.clip_by_global_norm`` per
-    member).
-
-    Args:
-        grads: gradients with a leading member axis ``[P, ...]``.
-        max_norm: ``[P]`` limits.
-
-    Returns:
-        ``(clipped grads, norms [P])``.
-    """
-    squares = [tf.reduce_sum(tf.square(g), axis=list(range(1, g.shape.rank))) for g in grads]
-    norms = tf.sqrt(tf.add_n(squares))
-    scale = max_norm / tf.maximum(norms, max_norm)
-    return [g * per_member(scale, g) for g in grads], norms
-
-
-# ---------------------------------------------------------------------------------------
-# Networks with a member axis
-# ---------------------------------------------------------------------------------------
-
-
-class StackedMLP(tf.Module):
-    """P MLPs in one: weights ``[P, in, out]``, inputs ``[P, B, in]``.
-
-    Member p's layers are drawn from ``rngs[p]`` in the order :class:`common.MLP` draws
-    them, so a member starts from the weights a single agent of its seed starts from.
-    """
-
-    def __init__(self, sizes, activation: str, out_gain: float, rngs, name=None):
-        super().__init__(name=name)
-        self.activation = ACTIVATIONS[activation]
-        self.weights, self.biases = [], []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            gain = out_gain if i == len(sizes) - 2 else np.sqrt(2.0)
-            stacked = tf.stack([orthogonal((n_in, n_out), gain, rng) for rng in rngs])
-            self.weights.append(tf.Variable(stacked, name=f"w{i}"))
-            self.biases.append(tf.Variable(tf.zeros([len(rngs), n_out]), name=f"b{i}"))
-
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = tf.matmul(x, w) + b[:, None, :]
-            if i < len(self.weights) - 1:
-                x = self.activation(x)
-        return x
-
-
-class StackedActorCritic(tf.Module):
-    """:class:`common.ActorCritic` with a member axis; same attribute names and order, so
-    a member's variables pair one to one with a single agent's (checkpoints)."""
-
-    def __init__(self, obs_dim, action_dim, discrete, hidden_size, num_layers, activation,
-                 log_std_inits, rngs, name="actor_critic"):  # fmt: skip
-        super().__init__(name=name)
-        self.discrete = discrete
-        hidden = [hidden_size] * num_layers
-        self.actor = StackedMLP([obs_dim, *hidden, action_dim], activation, 0.01, rngs,
-                                name="actor")  # fmt: skip
-        self.critic = StackedMLP([obs_dim, *hidden, 1], activation, 1.0, rngs, name="critic")
-        self.log_std = None
-        if not discrete:  # [P, 1, A]: broadcasts over a member's batch
-            init = np.repeat(np.asarray(log_std_inits, np.float32)[:, None, None], action_dim, 2)
-            self.log_std = tf.Variable(init, name="log_std")
-
-    # The single network's methods serve: matmuls, log-probs and entropies broadcast over
-    # the member axis ([P, B] out).
-    value = ActorCritic.value
-    evaluate = ActorCritic.evaluate
-
-
-# ---------------------------------------------------------------------------------------
-# Envs of the gymnasium backend: one seeded vector env per member, stepped as one
-# ---------------------------------------------------------------------------------------
-
-
-class MemberEnvs:
-    """P gymnasium vector envs (member p's seeded with its seed) seen as one of P x N."""
-
-    def __init__(self, runners: list[EnvRunner]):
-        self.runners = runners
-
-    @property
-    def obs(self) -> np.ndarray:
-        return np.concatenate([np.asarray(r.obs, np.float32) for r in self.runners])
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        outs = [r.step(a) for r, a in zip(self.runners, np.split(action, len(self.runners)))]
-        return np.concatenate([o for o, _ in outs]), np.concatenate([i for _, i in outs])
-
-    def close(self) -> None:
-        for runner in self.runners:
-            runner.close()
-
-
-class _NoRunner:
-    """Stands in a template agent's ``runner`` slot between checkpoint moves."""
-
-    def close(self) -> None:
-        pass
-
-
-# ---------------------------------------------------------------------------------------
-# The population
-# ---------------------------------------------------------------------------------------
+# Random streams of one iteration: rollout noise, then one a shuffle (PPO's epochs).
+NOISE_STREAM, SHUFFLE_STREAM = 1 << 16, (1 << 16) + 1
+_NOT_SAVED = ("hparams/", "active")  # set from the run's own hparams, not restored
+STEPS_PER_CALL = 65_536
+COUNTERS = ("running", "diverged", "active", "iteration", "global_step")
 
 
 class Population(tf.Module):
@@ -186,25 +67,84 @@ class Population(tf.Module):
 
     Args:
         algorithm: ``ppo`` or ``a2c``.
-        env_id: gymnasium id (TensorFlow's version of it where there is one, as agents).
+        env_id: gymnasium id (TensorFlow's version of it where there is one).
         hparams: one mapping a member (overrides of the algorithm's defaults, checked);
             they must agree on ``agents.POPULATION_KEY_HPARAMS``.
         seeds: one seed a member.
-        env_backend: ``auto``, ``tf`` or ``gymnasium`` (see ``agents.rollout``).
+        env_backend: ``auto``, ``tf`` or ``gymnasium`` (see ``agents.envs``).
 
     Raises:
         ValueError: an unknown algorithm, unequal lengths, or members that disagree on a
             shape-changing hparam.
+        agents.envs.EnvError: an unknown env or spaces the agents do not support.
     """
 
     def __init__(self, algorithm: str, env_id: str, hparams: Sequence[Mapping[str, Any]],
                  seeds: Sequence[int], env_backend: str = "auto"):  # fmt: skip
         super().__init__(name="population")
-        if algorithm not in ALGORITHMS:
+        if algorithm not in POPULATION_AGENTS:
             raise ValueError(f"population training supports {POPULATION_AGENTS}, not "
                              f"{algorithm!r}")  # fmt: skip
-        module = ALGORITHMS[algorithm]
-        members = [types.MappingProxyType(module.SPACE.resolve(h)) for h in hparams]
+        self.algorithm, self.env_id = algorithm, env_id
+        module = agents.load(algorithm)
+        self._algo = types.SimpleNamespace(update=module.update, space=module.SPACE,
+                                           tensor_hparams=module.TENSOR_HPARAMS,
+                                           stat_names=module.STAT_NAMES)  # fmt: skip
+        members, seeds = self._check(hparams, seeds)
+        first = members[0]
+        self.size = len(seeds)
+        self.num_envs, self.num_steps = int(first["num_envs"]), int(first["num_steps"])
+        self.env_backend = choose_backend(env_id, env_backend)
+        self.runner, obs_space, act_space = make_runner(env_id, self.num_envs, seeds,
+                                                        self.env_backend)  # fmt: skip
+        self.discrete = not hasattr(act_space, "low")
+        self.obs_dim = obs_space.shape[0]
+        self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
+        if not self.discrete:
+            self.action_low = tf.constant(act_space.low, tf.float32)
+            self.action_high = tf.constant(act_space.high, tf.float32)
+
+        rngs = [np.random.default_rng(s) for s in seeds]
+        self.network = ActorCritic(
+            self.obs_dim, self.action_dim, self.discrete, int(first["hidden_size"]),
+            int(first["num_layers"]), first["activation"],
+            [m["log_std_init"] for m in members], rngs,
+        )  # fmt: skip
+        optimizer = OPTIMIZERS[first.get("optimizer", "adam")]
+        self.optimizer = optimizer(self.network.trainable_variables)
+        self.norm_obs, self.norm_reward = bool(first["norm_obs"]), bool(first["norm_reward"])
+        self.obs_rms = RunningMeanStd(self.size, [self.obs_dim], name="obs_rms")
+        self.return_rms = RunningMeanStd(self.size, name="return_rms")
+        p, n = self.size, self.num_envs
+        self.discounted_return = _variable(tf.zeros([p, n], tf.float64), "discounted_return")
+        self.global_step = _variable(tf.zeros([p], tf.int64), "global_step")
+        self.iteration = _variable(tf.zeros([p], tf.int64), "iteration")
+        self.rng_keys = _variable(tf.constant(seeds, tf.int64), "rng/keys")
+        self.rng_counter = _variable(tf.zeros([p], tf.int64), "rng/counter")
+        # False for a member that finished, was stopped or diverged: it is no longer updated.
+        self.active = _variable(tf.ones([p], tf.bool), "active")
+        self.hp = {
+            name: _variable(tf.zeros([p], tf.bool if isinstance(first[name], bool)
+                                     else tf.float32), f"hparams/{name}")
+            for name in ("learning_rate", "anneal_lr", *self._algo.tensor_hparams)
+        }  # fmt: skip
+        self._set_members(members, seeds)
+        names = [v.name for v in self._saved_variables()]
+        if len(set(names)) != len(names):  # a checkpoint keys variables by name
+            raise AssertionError(f"variable names repeat: {sorted(names)}")
+        # In-graph envs: several iterations a call, about STEPS_PER_CALL env steps in all
+        # (what one call costs in Python and dispatch is then spread over them).
+        self.iterations_per_call = 1
+        if self.runner.in_graph:
+            per_iteration = self.size * self.num_envs * self.num_steps
+            self.iterations_per_call = min(max(STEPS_PER_CALL // per_iteration, 1), 64)
+            self._iterate = tf.function(self._iterations, jit_compile=True)
+        else:
+            self._collect_graph = tf.function(self._collect)
+            self._update_compiled = tf.function(self._update, jit_compile=True)
+
+    def _check(self, hparams, seeds) -> tuple[list[Mapping[str, Any]], list[int]]:
+        members = [types.MappingProxyType(self._algo.space.resolve(h)) for h in hparams]
         seeds = [int(s) for s in seeds]
         if not members or len(members) != len(seeds):
             raise ValueError(f"{len(members)} hparam sets for {len(seeds)} seeds")
@@ -213,109 +153,94 @@ class Population(tf.Module):
             if len(values) > 1:
                 raise ValueError(f"members of a population must share {name}; got "
                                  f"{sorted(values, key=str)}")  # fmt: skip
-        first = members[0]
-        self.algorithm, self.env_id = algorithm, env_id
+        return members, seeds
+
+    def _set_members(self, members, seeds) -> None:
         self._members = tuple(members)  # a tuple of proxies: nothing for tf.Module to track
         self.seeds = tuple(seeds)
-        self.size = len(seeds)
-        self.num_envs, self.num_steps = int(first["num_envs"]), int(first["num_steps"])
-        self.env_backend = choose_backend(env_id, env_backend)
-        probe = make_vec_env(env_id, 1)
-        obs_space, act_space = probe.single_observation_space, probe.single_action_space
-        probe.close()
-        if self.env_backend == "tf":
-            self.runner = TFEnvRunner(env_id, self.num_envs, seeds)  # a stream a member
-        else:
-            self.runner = MemberEnvs(
-                [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
-            )
-        take_spaces(self, obs_space, act_space)
-
-        self.rngs = [tf.random.Generator.from_seed(s) for s in seeds]
-        self.network = StackedActorCritic(
-            self.obs_dim, self.action_dim, self.discrete, int(first["hidden_size"]),
-            int(first["num_layers"]), first["activation"],
-            [m.get("log_std_init", 0.0) for m in members], self.rngs,
-        )  # fmt: skip
-        use_adam = algorithm == "ppo" or first["optimizer"] == "adam"
-        optimizer = Adam if use_adam else RMSprop
-        self.optimizer = optimizer(self.network.trainable_variables, members=self.size)
-        self.norm_obs, self.norm_reward = bool(first["norm_obs"]), bool(first["norm_reward"])
-        self.obs_rms = RunningMeanStd([self.obs_dim], members=self.size, name="obs_rms")
-        self.return_rms = RunningMeanStd([], members=self.size, name="return_rms")
-        self.discounted_return = tf.Variable(
-            tf.zeros([self.size, self.num_envs], tf.float64), trainable=False
-        )
-        self.global_step = tf.Variable(tf.zeros([self.size], tf.int64), trainable=False)
-        self.iteration = tf.Variable(tf.zeros([self.size], tf.int64), trainable=False)
-        # False for a member that finished, was stopped or diverged: it is no longer updated.
-        self.active = tf.Variable(tf.ones([self.size], tf.bool), trainable=False)
-        self.hp = {
-            name: tf.constant([m[name] for m in members],
-                              tf.bool if isinstance(first[name], bool) else tf.float32)
-            for name in module.TENSOR_HPARAMS
-        }  # fmt: skip
-        if algorithm == "ppo":
-            self.update_epochs = tf.constant([int(m["update_epochs"]) for m in members])
-            self.max_epochs = max(int(m["update_epochs"]) for m in members)
-        self.collect = tf.function(self._collect)
-        self.update = tf.function(self._ppo_update if algorithm == "ppo" else self._a2c_update)
-        object.__setattr__(self, "_template", None)  # not tracked: see _single
+        for name, var in self.hp.items():
+            var.assign(tf.constant([m[name] for m in members], var.dtype))
 
     def hparams(self, member: int) -> Mapping[str, Any]:
         """Member ``member``'s resolved hparams."""
         return self._members[member]
 
-    # -- the rollout: num_steps steps of all P x N envs in one graph ----------------------------
+    def shape_key(self) -> tuple:
+        """What must be equal for :meth:`reset` to reuse this population (and its program)."""
+        return shape_key(self.algorithm, self.env_id, self.env_backend, self._members)
+
+    def reset(self, hparams: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> None:
+        """Starts new runs in place: every variable as a new population of these members
+        would start, the compiled programs kept (no tracing, no compilation).
+
+        Raises:
+            ValueError: the new members do not fit this population's shape.
+        """
+        key = shape_key(self.algorithm, self.env_id, self.env_backend, hparams)
+        if key != self.shape_key():
+            raise ValueError("reset needs members of the same shape and count")
+        members, seeds = self._check(hparams, seeds)
+        self._set_members(members, seeds)
+        self.network.reinitialize([np.random.default_rng(s) for s in seeds],
+                                  [m["log_std_init"] for m in members])  # fmt: skip
+        for var in self.optimizer.variables:
+            var.assign(tf.zeros_like(var))
+        self.obs_rms.reset()
+        self.return_rms.reset()
+        for var in (self.discounted_return, self.global_step, self.iteration, self.rng_counter):
+            var.assign(tf.zeros_like(var))
+        self.rng_keys.assign(tf.constant(seeds, tf.int64))
+        self.active.assign(tf.ones_like(self.active))
+        self.runner.reseed(seeds)
+
+    # -- random numbers: one stream a member, keyed by its seed and iteration ---------------------
+
+    def uniform(self, stream, shape: Sequence[int]) -> tf.Tensor:
+        """``[P, *shape]`` uniform draws in [0, 1) from each member's stream ``stream``."""
+        return member_uniform(self.rng_keys, self.rng_counter, stream, shape)
+
+    # -- the rollout: num_steps steps of all P x N envs --------------------------------------------
 
     def _policy_input(self, obs: tf.Tensor) -> tf.Tensor:
         if not self.norm_obs:
             return obs
-        self.obs_rms.update(obs, tf.ones(tf.shape(obs)[:2]))
+        self.obs_rms.update(obs, tf.ones(obs.shape[:2]))
         return self.obs_rms.normalize(obs)
 
     def _collect(self, running: tf.Tensor) -> dict[str, tf.Tensor]:
         """Steps all envs ``num_steps`` times; returns ``[T, P, N]`` tensors plus bootstrap.
 
-        Member p's action noise comes from its own generator, drawn as a single agent
-        draws it. ``running`` ``[P]``: whose counters advance.
+        ``running`` ``[P]``: whose step counters advance.
         """
-        steps, n, p, a = self.num_steps, self.num_envs, self.size, self.action_dim
-        if self.discrete:  # Gumbel-max sampling, as the single agent
-            uniform = [g.uniform([steps, n, a], 1e-10, 1.0) for g in self.rngs]
-            noise = -tf.math.log(-tf.math.log(tf.stack(uniform, axis=1)))
+        steps, n, a = self.num_steps, self.num_envs, self.action_dim
+        keys, counter = self.rng_keys, self.rng_counter
+        if self.discrete:  # Gumbel-max sampling: argmax(logits + Gumbel noise)
+            noise = member_gumbel(keys, counter, NOISE_STREAM, [steps, n, a])
         else:
-            noise = tf.stack([g.normal([steps, n, a]) for g in self.rngs], axis=1)
+            noise = member_normal(keys, counter, NOISE_STREAM, [steps, n, a])
+        noise = tf.transpose(noise, [1, 0, 2, 3])  # [T, P, N, A]
         obs_ta = tf.TensorArray(tf.float32, size=steps)
         act_ta = tf.TensorArray(tf.int32 if self.discrete else tf.float32, size=steps)
         info_ta = tf.TensorArray(tf.float32, size=steps)
-        obs = tf.reshape(env_observe(self.runner, p * n, self.obs_dim), [p, n, self.obs_dim])
+        obs = self.runner.observe()
         for t in tf.range(steps):
             policy_obs = self._policy_input(obs)
             out = self.network.actor(policy_obs)
             if self.discrete:
                 action = tf.argmax(out + noise[t], axis=-1, output_type=tf.int32)
-                env_action = tf.reshape(action, [p * n])
+                env_action = action
             else:
                 action = out + tf.exp(self.network.log_std) * noise[t]
-                env_action = tf.reshape(
-                    tf.clip_by_value(action, self.action_low, self.action_high), [p * n, a]
-                )
-            next_obs, info = env_step(self.runner, env_action, p * n, self.obs_dim)
+                env_action = tf.clip_by_value(action, self.action_low, self.action_high)
+            next_obs, info = self.runner.step(env_action)
             obs_ta = obs_ta.write(t, policy_obs)
             act_ta = act_ta.write(t, action)
-            info_ta = info_ta.write(t, tf.reshape(info, [p, n, -1]))
-            obs = tf.reshape(next_obs, [p, n, self.obs_dim])
+            info_ta = info_ta.write(t, info)
+            obs = next_obs
 
-        batch = dict(zip(EnvRunner.COLUMNS, tf.unstack(info_ta.stack(), axis=-1)))
+        batch = dict(zip(COLUMNS, tf.unstack(info_ta.stack(), axis=-1)))
         batch["obs"], batch["actions"] = obs_ta.stack(), act_ta.stack()
-        logprobs, _, values = self.network.evaluate(
-            _by_member(batch["obs"]), _by_member(batch["actions"])
-        )
-        batch["logprobs"] = _by_time(logprobs, steps)
-        batch["values"] = _by_time(values, steps)
-        bootstrap_obs = self.obs_rms.normalize(obs) if self.norm_obs else obs
-        batch["bootstrap_value"] = self.network.value(bootstrap_obs)
+        batch["bootstrap_obs"] = self.obs_rms.normalize(obs) if self.norm_obs else obs
         batch["dones"] = tf.maximum(batch["terminations"], batch["truncations"])
         if self.norm_reward:
             batch["rewards"] = self._scale_rewards(batch["rewards"], batch["dones"],
@@ -324,7 +249,8 @@ class Population(tf.Module):
         return batch
 
     def _scale_rewards(self, rewards, dones, masks):
-        """Each member's rewards over the running std of its discounted return."""
+        """Each member's rewards over the running std of its discounted return (SB3's
+        VecNormalize)."""
         scaled = tf.TensorArray(tf.float32, size=self.num_steps)
         gamma = tf.cast(self.hp["gamma"], tf.float64)[:, None]
         disc = self.discounted_return.read_value()
@@ -336,206 +262,172 @@ class Population(tf.Module):
         self.discounted_return.assign(disc)
         return scaled.stack()
 
-    # -- the updates ----------------------------------------------------------------------------
+    # -- the update: GAE, then the algorithm's own ---------------------------------------------
 
-    def _advantages(self, batch):
-        """GAE per member, and the rollout flattened to ``[P, T * N, ...]``."""
-        advantages = gae(batch["rewards"], batch["values"], batch["bootstrap_value"],
-                         batch["terminations"], batch["truncations"],
-                         self.hp["gamma"][:, None], self.hp["gae_lambda"][:, None])  # fmt: skip
-        returns = advantages + batch["values"]
-        return {
-            "obs": _by_member(batch["obs"]),
-            "actions": _by_member(batch["actions"]),
-            "logprobs": _by_member(batch["logprobs"]),
-            "values": _by_member(batch["values"]),
+    def _update(self, batch, learning_rate, running) -> dict[str, tf.Tensor]:
+        """GAE per member, the rollout flattened to ``[P, T * N, ...]``, the algorithm's
+        update; returns ``[P]`` statistics, ``finite`` among them."""
+        hp = self.hp
+        flat_obs, flat_actions = _by_member(batch["obs"]), _by_member(batch["actions"])
+        logprobs, _, values = self.network.evaluate(flat_obs, flat_actions)
+        values_tpn = _by_time(values, self.num_steps)
+        bootstrap_value = self.network.value(batch["bootstrap_obs"])
+        advantages = gae(batch["rewards"], values_tpn, bootstrap_value, batch["terminations"],
+                         batch["truncations"], hp["gamma"][:, None],
+                         hp["gae_lambda"][:, None])  # fmt: skip
+        data = {
+            "obs": flat_obs,
+            "actions": flat_actions,
+            "logprobs": logprobs,
+            "values": values,
             "advantages": _by_member(advantages),
-            "returns": _by_member(returns),
+            "returns": _by_member(advantages + values_tpn),
             "masks": _by_member(batch["masks"]),
         }
-
-    def _step(self, total: tf.Tensor, tape: tf.GradientTape, learning_rate, active) -> None:
-        """One optimizer step of the active members, each clipped by its own norm.
-
-        ``total`` is the members' losses summed (see :func:`_total`), taped.
-        """
-        variables = self.network.trainable_variables
-        grads = tape.gradient(total, variables)
-        grads, _ = clip_by_member_norm(grads, self.hp["max_grad_norm"])
-        self.optimizer.apply(grads, variables, learning_rate, active)
-
-    def _ppo_update(self, batch, learning_rate, active) -> dict[str, tf.Tensor]:
-        """All epochs and minibatches of one PPO iteration for every member (``[P]`` stats)."""
-        hp = self.hp
-        data = self._advantages(batch)
-        batch_size = self.num_envs * self.num_steps
-        num_minibatches = int(self._members[0]["num_minibatches"])
-        minibatch_size = batch_size // num_minibatches
-        totals = {k: tf.zeros([self.size]) for k in LOSS_NAMES}
-        updates = tf.zeros([self.size])
-        approx_kl = tf.zeros([self.size])
-        kl_stopped = tf.zeros([self.size], tf.bool)
-        clip_coef, clip_vloss = hp["clip_coef"][:, None], hp["clip_vloss"][:, None]
-
-        for epoch in tf.range(self.max_epochs):
-            running = active & ~kl_stopped & (epoch < self.update_epochs)
-            order = tf.argsort(self._shuffle_keys(running, batch_size), axis=-1)
-            for i in tf.range(num_minibatches):
-                idx = order[:, i * minibatch_size : (i + 1) * minibatch_size]
-                mb = {k: tf.gather(v, idx, batch_dims=1) for k, v in data.items()}
-                adv = tf.where(hp["norm_adv"][:, None],
-                               masked_normalize(mb["advantages"], mb["masks"], axis=-1),
-                               mb["advantages"])  # fmt: skip
-                with tf.GradientTape() as tape:
-                    logprob, entropy, value = self.network.evaluate(mb["obs"], mb["actions"])
-                    out = ppo.ppo_loss(
-                        logprob, mb["logprobs"], adv, value, mb["values"], mb["returns"],
-                        entropy, mb["masks"], clip_coef, hp["vf_coef"], hp["ent_coef"],
-                        clip_vloss, axis=-1,
-                    )  # fmt: skip
-                    total = _total(out["loss"], running)
-                self._step(total, tape, learning_rate, running)
-                totals = {k: totals[k] + tf.where(running, out[k], 0.0) for k in LOSS_NAMES}
-                updates += tf.cast(running, tf.float32)
-                approx_kl = tf.where(running, out["approx_kl"], approx_kl)
-            kl_stopped |= (hp["target_kl"] > 0.0) & (approx_kl > hp["target_kl"])
-
-        stats = {k: totals[k] / tf.maximum(updates, 1.0) for k in LOSS_NAMES}
-        stats["explained_variance"] = explained_variance(data["values"], data["returns"],
-                                                         data["masks"], axis=-1)  # fmt: skip
-        stats["updates"] = updates
-        stats["finite"] = self._finite()
-        return stats
-
-    def _shuffle_keys(self, running: tf.Tensor, batch_size: int) -> tf.Tensor:
-        """``[P, B]`` sort keys: each running member draws its own from its generator, as a
-        lone agent draws one a epoch (so a member's stream stays a lone run's)."""
-        zeros = tf.zeros([batch_size])
-        return tf.stack([
-            tf.cond(running[p], lambda g=g: g.uniform([batch_size]), lambda: zeros)
-            for p, g in enumerate(self.rngs)
-        ])  # fmt: skip
-
-    def _a2c_update(self, batch, learning_rate, active) -> dict[str, tf.Tensor]:
-        """One A2C gradient step on each member's whole rollout (``[P]`` stats)."""
-        hp = self.hp
-        data = self._advantages(batch)
-        advantages = tf.where(hp["norm_adv"][:, None],
-                              masked_normalize(data["advantages"], data["masks"], axis=-1),
-                              data["advantages"])  # fmt: skip
-        with tf.GradientTape() as tape:
-            logprob, entropy, values = self.network.evaluate(data["obs"], data["actions"])
-            out = a2c.a2c_loss(logprob, advantages, values, data["returns"], entropy,
-                               data["masks"], hp["vf_coef"], hp["ent_coef"], axis=-1)  # fmt: skip
-            total = _total(out["loss"], active)
-        self._step(total, tape, learning_rate, active)
-        out["explained_variance"] = explained_variance(data["values"], data["returns"],
-                                                       data["masks"], axis=-1)  # fmt: skip
-        out["finite"] = self._finite()
-        return out
-
-    def _finite(self) -> tf.Tensor:
-        """``[P]``: True where all of a member's weights are finite."""
+        stats = self._algo.update(self, data, learning_rate, running)
         checks = [tf.reduce_all(tf.math.is_finite(tf.reshape(v, [self.size, -1])), axis=1)
                   for v in self.network.trainable_variables]  # fmt: skip
-        return tf.reduce_all(tf.stack(checks), axis=0)
+        stats["finite"] = tf.reduce_all(tf.stack(checks), axis=0)
+        return stats
+
+    def learning_rate(self, anneal_iterations: tf.Tensor) -> tf.Tensor:
+        """``[P]`` rates of this iteration: with ``anneal_lr`` linear decay to 1/N (CleanRL)."""
+        frac = 1.0 - tf.cast(self.iteration, tf.float32) / anneal_iterations
+        base = self.hp["learning_rate"]
+        return tf.where(self.hp["anneal_lr"], tf.maximum(frac, 0.0) * base, base)
+
+    def _advance(self, running, finite) -> tf.Tensor:
+        """Counters of running members move on; a member whose weights turned non-finite
+        stops. Returns ``[P]`` diverged flags."""
+        step = tf.cast(running, tf.int64)
+        self.iteration.assign_add(step)
+        self.rng_counter.assign_add(step)
+        diverged = running & ~finite
+        self.active.assign(self.active & ~diverged)
+        return diverged
+
+    def _iteration(self, target_iterations, anneal_iterations):
+        """One iteration of every running member, compiled whole (in-graph envs)."""
+        running = self.active & (self.iteration < target_iterations)
+        learning_rate = self.learning_rate(anneal_iterations)
+        batch = self._collect(running)
+        stats = self._update(batch, learning_rate, running)
+        diverged = self._advance(running, stats.pop("finite"))
+        return self._outputs(batch, stats, learning_rate, running, diverged)
+
+    def _outputs(self, batch, stats, learning_rate, running, diverged):
+        """What an iteration hands back to Python, packed into three tensors."""
+        episodes = tf.stack([batch["dones"], batch["episode_returns"],
+                             batch["episode_lengths"]])  # fmt: skip
+        values = tf.stack([learning_rate, *(stats[k] for k in self._algo.stat_names)])
+        counters = tf.stack(
+            [
+                tf.cast(running, tf.int64),
+                tf.cast(diverged, tf.int64),
+                tf.cast(self.active, tf.int64),
+                self.iteration,
+                self.global_step,
+            ]
+        )
+        return episodes, values, counters  # fmt: skip
+
+    def _iterations(self, target_iterations, anneal_iterations):
+        """Up to :attr:`iterations_per_call` iterations in one XLA program (in-graph envs),
+        ending early once no member runs; the outputs stacked ``[K, ...]`` with the count."""
+        size = self.iterations_per_call
+        if size == 1:  # XLA parallelizes a program's top level better than a loop's body
+            outs = self._iteration(target_iterations, anneal_iterations)
+            return (tf.constant(1), *(out[None] for out in outs))
+        episodes = tf.TensorArray(tf.float32, size=size)
+        values = tf.TensorArray(tf.float32, size=size)
+        counters = tf.TensorArray(tf.int64, size=size)
+        count = tf.constant(0)
+        while count < size and tf.reduce_any(self.active & (self.iteration < target_iterations)):
+            outs = self._iteration(target_iterations, anneal_iterations)
+            episodes = episodes.write(count, outs[0])
+            values = values.write(count, outs[1])
+            counters = counters.write(count, outs[2])
+            count += 1
+        return count, episodes.stack(), values.stack(), counters.stack()
+
+    def run_iterations(self, target_iterations: tf.Tensor, anneal_iterations: tf.Tensor):
+        """Iterations of the active members whose ``iteration`` is below
+        ``target_iterations`` (``[P]`` int64): as many as one call runs (one with
+        gymnasium's envs, up to :attr:`iterations_per_call` with in-graph envs).
+        ``anneal_iterations``: ``[P]`` float32.
+
+        Yields, an iteration, NumPy arrays: ``episodes`` ``[3, T, P, N]`` (dones, returns,
+        lengths), ``stats`` (name -> ``[P]``) and ``counters`` (name -> ``[P]``:
+        ``running``, ``diverged``, ``active``, ``iteration``, ``global_step`` after it).
+        """
+        if self.runner.in_graph:
+            count, *outs = self._iterate(target_iterations, anneal_iterations)
+            episodes, values, counters = (x.numpy()[: int(count)] for x in outs)
+        else:
+            running = self.active & (self.iteration < target_iterations)
+            learning_rate = self.learning_rate(anneal_iterations)
+            batch = self._collect_graph(running)
+            stats = self._update_compiled(batch, learning_rate, running)
+            diverged = self._advance(running, stats.pop("finite"))
+            outs = self._outputs(batch, stats, learning_rate, running, diverged)
+            episodes, values, counters = (x.numpy()[None] for x in outs)
+        names = ("charts/learning_rate", *self._algo.stat_names)
+        for k in range(len(episodes)):
+            yield episodes[k], dict(zip(names, values[k])), dict(zip(COUNTERS, counters[k]))
 
     def stop(self, member: int) -> None:
         """Stops training ``member`` (pruned, failed, or its trial ended): it stays as is."""
         self.active.scatter_nd_update([[member]], [False])
 
-    # -- checkpoints, one a member, in the single agent's format --------------------------------
+    # -- checkpoints: a member's rows of every variable -------------------------------------------
 
-    def _single(self):
-        """A single agent with this population's shape: the checkpoint format of a member."""
-        if self._template is None:
-            module = ALGORITHMS[self.algorithm]
-            template = module.make_agent(self.env_id, self._members[0], self.seeds[0],
-                                         env_backend=self.env_backend)  # fmt: skip
-            template.runner.close()
-            template.runner = _NoRunner() if self.env_backend != "tf" else template.runner
-            object.__setattr__(self, "_template", template)  # not a tracked dependency
-        return self._template
+    def _saved_variables(self) -> list[tf.Variable]:
+        return [v for v in self.variables
+                if not v.name.split(":")[0].startswith(_NOT_SAVED)]  # fmt: skip
 
-    def _pairs(self, template) -> list[tuple[tf.Variable, tf.Variable]]:
-        """(single agent variable, population variable with a leading member axis)."""
-        pairs = []
-        for single, stacked in ((template.network.actor, self.network.actor),
-                                (template.network.critic, self.network.critic)):  # fmt: skip
-            pairs += zip(single.weights + single.biases, stacked.weights + stacked.biases)
-        if not self.discrete:
-            pairs.append((template.network.log_std, self.network.log_std))
-        pairs.append((template.optimizer.step, self.optimizer.step))
-        for slot in ("m", "v", "sq"):
-            pairs += zip(getattr(template.optimizer, slot, []), getattr(self.optimizer, slot, []))
-        for name in ("obs_rms", "return_rms"):
-            single, stacked = getattr(template, name), getattr(self, name)
-            pairs += [(single.mean, stacked.mean), (single.var, stacked.var),
-                      (single.count, stacked.count)]  # fmt: skip
-        pairs += [
-            (template.discounted_return, self.discounted_return),
-            (template.global_step, self.global_step),
-            (template.iteration, self.iteration),
-        ]
-        if self.env_backend == "tf":
-            single, stacked = template.runner, self.runner
-            pairs += [
-                (single.env.state, stacked.env.state),
-                (single.env.elapsed, stacked.env.elapsed),
-                (single.env.needs_reset, stacked.env.needs_reset),
-                (single.env.keys, stacked.env.keys),
-                (single.env.draws, stacked.env.draws),
-                (single.returns, stacked.returns),
-                (single.lengths, stacked.lengths),
-            ]
-        for single, stacked in pairs:
-            if stacked.shape.num_elements() != self.size * single.shape.num_elements():
-                raise AssertionError(f"population variable {stacked.name} {stacked.shape} does "
-                                     f"not pair with {single.name} {single.shape}")  # fmt: skip
-        return pairs
+    def save(self, directory: str, member: int = 0) -> None:
+        """Writes member ``member``'s checkpoint (``agents.checkpoints``); a lone agent's
+        is member 0's."""
+        rows = {checkpoints.name(v): v[member].numpy() for v in self._saved_variables()}
+        meta = {"algorithm": self.algorithm, "env_id": self.env_id,
+                "env_backend": self.env_backend, "seed": self.seeds[member],
+                "hparams": dict(self._members[member]),
+                "global_step": int(self.global_step[member])}  # fmt: skip
+        checkpoints.write(directory, rows, meta, self.runner.member_state(member))
 
-    def save_member(self, member: int, directory: str) -> None:
-        """Writes member ``member``'s checkpoint, as a single agent of its own would."""
-        template = self._single()
-        for single, stacked in self._pairs(template):
-            single.assign(tf.reshape(tf.reshape(stacked, [self.size, -1])[member], single.shape))
-        template.rng.state.assign(self.rngs[member].state)
-        template.seed, template.hparams = self.seeds[member], self._members[member]
-        if self.env_backend != "tf":
-            template.runner = self.runner.runners[member]
-        try:
-            save_checkpoint(template, directory)
-        finally:
-            if self.env_backend != "tf":
-                template.runner = _NoRunner()
-
-    def restore_member(self, member: int, directory: str) -> None:
-        """Loads a single agent's (or a member's) checkpoint into member ``member``.
+    def restore(self, directory: str, member: int = 0) -> None:
+        """Loads a checkpoint of :meth:`save` (any slot's, a lone agent's) into ``member``;
+        structural hparams must match (see :func:`agents.checkpoints.read`).
 
         Raises:
-            ValueError: the checkpoint is of another env, env backend or structural hparams.
+            ValueError: the checkpoint does not fit this member.
         """
-        template = self._single()
-        template.seed, template.hparams = self.seeds[member], self._members[member]
-        restore_checkpoint(template, directory)
-        for single, stacked in self._pairs(template):
-            rows = tf.reshape(stacked, [self.size, -1])
-            rows = tf.tensor_scatter_nd_update(rows, [[member]], tf.reshape(single, [1, -1]))
-            stacked.assign(tf.reshape(rows, stacked.shape))
-        self.rngs[member].state.assign(template.rng.state)
-        if self.env_backend != "tf":
-            self.runner.runners[member].close()
-            self.runner.runners[member] = template.runner
-            template.runner = _NoRunner()
+        expected = {"algorithm": self.algorithm, "env_id": self.env_id,
+                    "env_backend": self.env_backend}  # fmt: skip
+        _, rows, env_state = checkpoints.read(directory, expected, self._members[member])
+        variables = self._saved_variables()
+        if sorted(rows) != sorted(checkpoints.name(v) for v in variables):
+            raise ValueError(f"checkpoint {directory} holds other variables")
+        for var in variables:
+            var.scatter_nd_update([[member]], rows[checkpoints.name(var)][None])
+        self.runner.load_member_state(member, env_state)
         self.active.scatter_nd_update([[member]], [True])
 
     def close(self) -> None:
         self.runner.close()
 
 
-def _total(loss: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
-    """The active members' losses summed, not averaged: each member's gradient is its own."""
-    return tf.reduce_sum(tf.where(active, loss, 0.0))
+def _variable(value, name: str) -> tf.Variable:
+    return tf.Variable(value, trainable=False, name=name)
+
+
+def shape_key(algorithm: str, env_id: str, env_backend: str,
+              hparams: Sequence[Mapping[str, Any]]) -> tuple:  # fmt: skip
+    """What populations must share for one to be :meth:`Population.reset` to the other's
+    members: algorithm, env, backend, member count and ``agents.POPULATION_KEY_HPARAMS``."""
+    first = agents.load(algorithm).SPACE.resolve(hparams[0])
+    return (algorithm, env_id, choose_backend(env_id, env_backend), len(hparams),
+            *(str(first.get(k)) for k in POPULATION_KEY_HPARAMS))  # fmt: skip
 
 
 def _by_member(x: tf.Tensor) -> tf.Tensor:
@@ -561,11 +453,21 @@ def train(
 ) -> Iterator[list[dict[str, Any] | None]]:
     """Trains every active member to ``total_timesteps`` env steps.
 
-    Yields, after each iteration, one entry a member: its metrics (the names a single
-    agent's ``train`` yields) or None once it is inactive. A member whose weights turned
-    non-finite gets ``error`` in its metrics that iteration and is stopped; the others go
-    on. Continues from the members' counters, as a single agent does; the learning rate
-    anneals as :func:`agents.rollout.plan` does.
+    Yields, after each iteration, one entry a member: its metrics or None once it is
+    inactive. A member whose weights turned non-finite gets ``error`` in its metrics that
+    iteration and is stopped; the others go on. Continues from the members' counters, so a
+    restored member picks up where it stopped. With ``anneal_lr`` the learning rate decays
+    linearly over ``anneal_timesteps`` (default ``total_timesteps``; CleanRL: 1.0 x on the
+    first iteration, 1/N on the last): Hyperband passes its maximum budget, so a trial
+    continued rung by rung follows the schedule of one trained straight through.
+
+    With in-graph envs one call runs up to ``iterations_per_call`` iterations and their
+    metrics are yielded after it: a loop that breaks early leaves the population up to
+    that many iterations past the last metrics it saw. To stop at a step, give it as the
+    budget (with ``anneal_timesteps`` for the whole run's schedule).
+
+    Raises:
+        ValueError: ``total_timesteps`` less than one rollout.
     """
     batch_size = population.num_envs * population.num_steps
     num_iterations = total_timesteps // batch_size
@@ -573,56 +475,50 @@ def train(
         raise ValueError(f"total_timesteps={total_timesteps} is less than one rollout "
                          f"(num_envs x num_steps = {batch_size})")  # fmt: skip
     anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
-    members = [population.hparams(p) for p in range(population.size)]
-    base = np.array([m["learning_rate"] for m in members], np.float32)
-    anneal = np.array([m["anneal_lr"] for m in members])
+    target = tf.fill([population.size], tf.constant(num_iterations, tf.int64))
+    anneal = tf.fill([population.size], float(anneal_iterations))
     start_time, start_steps = time.perf_counter(), population.global_step.numpy()
-
-    while True:
-        iterations = population.iteration.numpy()
-        running = population.active.numpy() & (iterations < num_iterations)
-        if not running.any():
-            return
-        frac = np.maximum(1.0 - iterations / anneal_iterations, 0.0)
-        learning_rate = np.where(anneal, frac * base, base).astype(np.float32)
-        batch = population.collect(tf.constant(running))
-        stats = population.update(batch, tf.constant(learning_rate), tf.constant(running))
-        population.iteration.assign_add(tf.cast(running, tf.int64))
-        diverged = running & ~stats["finite"].numpy()
-        for member in np.flatnonzero(diverged):
-            population.stop(int(member))
-        yield _member_metrics(population, batch, stats, learning_rate, running, diverged,
-                              time.perf_counter() - start_time, start_steps)  # fmt: skip
+    going = population.active.numpy() & (population.iteration.numpy() < num_iterations)
+    while going.any():
+        for episodes, stats, counters in population.run_iterations(target, anneal):
+            elapsed = time.perf_counter() - start_time
+            yield _member_metrics(population, episodes, stats, counters, elapsed, start_steps)
+            going = (counters["active"] > 0) & (counters["iteration"] < num_iterations)
 
 
-def _member_metrics(population, batch, stats, learning_rate, running, diverged, elapsed,
+def train_one(
+    agent: Population, total_timesteps: int, anneal_timesteps: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """:func:`train` for a lone agent (a population of one): yields its metrics."""
+    for members in train(agent, total_timesteps, anneal_timesteps):
+        if members[0] is not None:
+            yield members[0]
+
+
+def _member_metrics(population, episodes, stats, counters, elapsed,
                     start_steps) -> list[dict[str, Any] | None]:  # fmt: skip
-    """Each running member's metrics of one iteration, as a single agent reports them."""
-    dones = batch["dones"].numpy() > 0  # [T, P, N]
-    returns, lengths = batch["episode_returns"].numpy(), batch["episode_lengths"].numpy()
-    stats = {k: v.numpy() for k, v in stats.items()}
-    global_steps, iterations = population.global_step.numpy(), population.iteration.numpy()
+    """Each running member's metrics of one iteration: the names TensorBoard shows."""
+    dones, returns, lengths = episodes[0] > 0, episodes[1], episodes[2]  # [T, P, N]
+    global_steps = counters["global_step"]
     out: list[dict[str, Any] | None] = []
     for p in range(population.size):
-        if not running[p]:
+        if not counters["running"][p]:
             out.append(None)
             continue
         done = dones[:, p]
         metrics: dict[str, Any] = {
             "global_step": int(global_steps[p]),
-            "iteration": int(iterations[p]),
-            "explained_variance": float(stats["explained_variance"][p]),
-            "charts/learning_rate": float(learning_rate[p]),
+            "iteration": int(counters["iteration"][p]),
             "charts/SPS": (global_steps[p] - start_steps[p]) / max(elapsed, 1e-9),
             "episode_returns": returns[:, p][done],
         }
-        for name in LOSS_NAMES:
-            if name in stats:
-                metrics[f"losses/{name}"] = float(stats[name][p])
+        for name, values in stats.items():
+            if name != "updates":
+                metrics[name] = float(values[p])
         if done.any():
             metrics["rewards"] = float(returns[:, p][done].mean())
             metrics["episode_length"] = float(lengths[:, p][done].mean())
-        if diverged[p]:
+        if counters["diverged"][p]:
             metrics["error"] = (f"diverged: non-finite weights at step {metrics['global_step']}"
                                 f" ({population.env_id}, seed {population.seeds[p]})")  # fmt: skip
         out.append(metrics)

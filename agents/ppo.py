@@ -1,7 +1,9 @@
 """Proximal Policy Optimization (Schulman et al. 2017), pure TensorFlow, CleanRL's recipe.
 
-Read top to bottom: the loss (a pure function), the update (one ``tf.function`` for all
-epochs and minibatches of an iteration), and :func:`train`, the loop that yields metrics.
+Read top to bottom: the loss (a pure function), the update (all epochs and minibatches of
+an iteration, written for ``[P, ...]`` tensors: P members at once), and :func:`make_agent`.
+The rollout, GAE, the training loop and checkpoints are the on-policy core's
+(``agents.population``): a lone agent is a population of one.
 
     agent = make_agent("CartPole-v1", {"learning_rate": 1e-3}, seed=1)
     for metrics in train(agent, total_timesteps=100_000):
@@ -10,30 +12,23 @@ epochs and minibatches of an iteration), and :func:`train`, the loop that yields
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
 
 from agents import spaces
-from agents.common import Adam, explained_variance, gae, masked_mean, masked_normalize
-from agents.rollout import LOSS_NAMES, Agent, iteration_metrics, plan, scalar_hparams
+from agents.common import clip_by_member_norm, explained_variance, masked_mean, masked_normalize
+from agents.population import SHUFFLE_STREAM, Population, train_one
 
 SPACE = spaces.PPO
-# Hyperparameters the update reads as tensors: one trace serves every value.
-TENSOR_HPARAMS = (
-    "gamma",
-    "gae_lambda",
-    "clip_coef",
-    "ent_coef",
-    "vf_coef",
-    "max_grad_norm",
-    "target_kl",
-    "norm_adv",
-    "clip_vloss",
-)
+# Hyperparameters read as [P] tensors, one value a member: one program serves every value.
+TENSOR_HPARAMS = ("gamma", "gae_lambda", "update_epochs", "clip_coef", "ent_coef", "vf_coef",
+                  "max_grad_norm", "target_kl", "norm_adv", "clip_vloss")  # fmt: skip
+LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl",
+              "clipfrac")  # fmt: skip
+# What update() returns, [P] each (metrics of the same names).
+STAT_NAMES = (*(f"losses/{name}" for name in LOSS_NAMES), "explained_variance", "updates")
 
 
 def ppo_loss(
@@ -86,114 +81,71 @@ def ppo_loss(
 
 
 def update(
-    agent: Agent,
-    batch: Mapping[str, tf.Tensor],
+    population: Population,
+    data: Mapping[str, tf.Tensor],
     learning_rate: tf.Tensor,
-    hp: Mapping[str, tf.Tensor],
+    running: tf.Tensor,
 ) -> dict[str, tf.Tensor]:
-    """All epochs and minibatches of one iteration; returns mean losses and diagnostics."""
-    advantages = gae(
-        batch["rewards"],
-        batch["values"],
-        batch["bootstrap_value"],
-        batch["terminations"],
-        batch["truncations"],
-        hp["gamma"],
-        hp["gae_lambda"],
-    )
-    returns = advantages + batch["values"]
+    """All epochs and minibatches of one iteration, every member at once.
 
-    def flat(x):
-        return tf.reshape(x, [-1, *x.shape[2:]])
-
-    data = {
-        "obs": flat(batch["obs"]),
-        "actions": flat(batch["actions"]),
-        "logprobs": flat(batch["logprobs"]),
-        "values": flat(batch["values"]),
-        "advantages": flat(advantages),
-        "returns": flat(returns),
-        "masks": flat(batch["masks"]),
-    }
-    batch_size = agent.num_envs * agent.num_steps
-    num_minibatches = int(agent.hparams["num_minibatches"])
+    ``data`` is the rollout flattened to ``[P, B, ...]`` with its advantages and returns;
+    ``learning_rate`` and ``running`` are ``[P]``. A member that stops early (its
+    ``update_epochs`` reached, or ``target_kl`` exceeded after an epoch) is masked out of
+    the remaining steps. Returns the :data:`STAT_NAMES` statistics, ``[P]`` each: means
+    over the member's minibatch steps.
+    """
+    hp = population.hp
+    batch_size = population.num_envs * population.num_steps
+    num_minibatches = int(population.hparams(0)["num_minibatches"])
     minibatch_size = batch_size // num_minibatches
-    variables = agent.network.trainable_variables
-    names = LOSS_NAMES
-    totals = {k: tf.constant(0.0) for k in names}
-    updates = tf.constant(0.0)
-    approx_kl = tf.constant(0.0)
+    variables = population.network.trainable_variables
+    size = population.size
+    epochs = tf.cast(hp["update_epochs"], tf.int32)
+    clip_coef, clip_vloss = hp["clip_coef"][:, None], hp["clip_vloss"][:, None]
+    totals = {name: tf.zeros([size]) for name in LOSS_NAMES}
+    updates, approx_kl = tf.zeros([size]), tf.zeros([size])
+    kl_stopped = tf.zeros([size], tf.bool)
 
-    for _ in tf.range(int(agent.hparams["update_epochs"])):
-        order = tf.argsort(agent.rng.uniform([batch_size]))
+    epoch, max_epochs = tf.constant(0), tf.reduce_max(epochs)
+    while epoch < max_epochs:  # (a for over a tf.range this long leaves a Range XLA refuses)
+        stepping = running & ~kl_stopped & (epoch < epochs)
+        order = tf.argsort(population.uniform(SHUFFLE_STREAM + epoch, [batch_size]), axis=-1)
         for i in tf.range(num_minibatches):
-            idx = order[i * minibatch_size : (i + 1) * minibatch_size]
-            mb = {k: tf.gather(v, idx) for k, v in data.items()}
-            adv = tf.where(
-                hp["norm_adv"], masked_normalize(mb["advantages"], mb["masks"]), mb["advantages"]
-            )
+            idx = tf.slice(order, [0, i * minibatch_size], [size, minibatch_size])
+            mb = {k: tf.gather(v, idx, batch_dims=1) for k, v in data.items()}
+            adv = tf.where(hp["norm_adv"][:, None],
+                           masked_normalize(mb["advantages"], mb["masks"], axis=-1),
+                           mb["advantages"])  # fmt: skip
             with tf.GradientTape() as tape:
-                logprob, entropy, value = agent.network.evaluate(mb["obs"], mb["actions"])
-                out = ppo_loss(
-                    logprob,
-                    mb["logprobs"],
-                    adv,
-                    value,
-                    mb["values"],
-                    mb["returns"],
-                    entropy,
-                    mb["masks"],
-                    hp["clip_coef"],
-                    hp["vf_coef"],
-                    hp["ent_coef"],
-                    hp["clip_vloss"],
-                )
-            grads = tape.gradient(out["loss"], variables)
-            grads, _ = tf.clip_by_global_norm(grads, hp["max_grad_norm"])
-            agent.optimizer.apply(grads, variables, learning_rate)
-            totals = {k: totals[k] + out[k] for k in names}
-            updates += 1.0
-            approx_kl = out["approx_kl"]
-        if hp["target_kl"] > 0.0 and approx_kl > hp["target_kl"]:
-            break
+                logprob, entropy, value = population.network.evaluate(mb["obs"], mb["actions"])
+                out = ppo_loss(logprob, mb["logprobs"], adv, value, mb["values"], mb["returns"],
+                               entropy, mb["masks"], clip_coef, hp["vf_coef"], hp["ent_coef"],
+                               clip_vloss, axis=-1)  # fmt: skip
+                total = tf.reduce_sum(tf.where(stepping, out["loss"], 0.0))  # not averaged
+            grads = tape.gradient(total, variables)
+            grads, _ = clip_by_member_norm(grads, hp["max_grad_norm"])
+            population.optimizer.apply(grads, variables, learning_rate, stepping)
+            totals = {k: totals[k] + tf.where(stepping, out[k], 0.0) for k in LOSS_NAMES}
+            updates += tf.cast(stepping, tf.float32)
+            approx_kl = tf.where(stepping, out["approx_kl"], approx_kl)
+        kl_stopped |= (hp["target_kl"] > 0.0) & (approx_kl > hp["target_kl"])
+        epoch += 1
 
-    stats = {k: totals[k] / updates for k in names}
-    stats["explained_variance"] = explained_variance(data["values"], data["returns"], data["masks"])
+    stats = {f"losses/{k}": totals[k] / tf.maximum(updates, 1.0) for k in LOSS_NAMES}
+    stats["explained_variance"] = explained_variance(data["values"], data["returns"],
+                                                     data["masks"], axis=-1)  # fmt: skip
     stats["updates"] = updates
     return stats
 
 
 def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
-               env_backend: str = "auto") -> Agent:  # fmt: skip
-    """Builds a PPO agent; ``hparams`` override the defaults of :data:`SPACE` (checked).
-
-    ``env_backend``: ``auto`` runs TensorFlow's version of a classic-control env (the whole
-    rollout in the graph), ``gymnasium`` forces gymnasium's.
-    """
-    agent = Agent(env_id, SPACE.resolve(hparams), seed, make_optimizer=Adam,
-                  env_backend=env_backend)  # fmt: skip
-    agent.update = tf.function(functools.partial(update, agent))
-    return agent
+               env_backend: str = "auto") -> Population:  # fmt: skip
+    """A lone PPO agent: a population of one; ``hparams`` override :data:`SPACE`'s defaults
+    (checked). ``env_backend``: ``auto`` runs TensorFlow's version of a classic-control env
+    (the whole iteration compiled by XLA), ``gymnasium`` forces gymnasium's."""
+    return Population("ppo", env_id, [hparams or {}], [seed], env_backend)
 
 
-def train(
-    agent: Agent, total_timesteps: int, anneal_timesteps: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Trains until ``total_timesteps`` env steps, yielding metrics after each iteration.
-
-    Continues from the agent's counters, so a restored agent picks up where it stopped.
-    With ``anneal_lr`` the learning rate decays over ``anneal_timesteps`` (default
-    ``total_timesteps``): Hyperband passes its maximum budget, so a trial continued rung by
-    rung follows the same schedule as one trained straight through.
-    """
-    num_iterations, learning_rate_at = plan(agent, total_timesteps, anneal_timesteps)
-    hp = scalar_hparams(agent.hparams, TENSOR_HPARAMS)
-    start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())
-
-    while int(agent.iteration.numpy()) < num_iterations:
-        learning_rate = learning_rate_at(int(agent.iteration.numpy()))
-        batch = agent.collect(hp["gamma"])  # num_steps x num_envs env steps, in-graph
-        stats = agent.update(batch, learning_rate, hp)  # GAE, epochs, minibatches
-        agent.iteration.assign_add(1)
-
-        yield iteration_metrics(agent, batch, stats, learning_rate, start_time, start_step)
+# Trains a lone agent until total_timesteps env steps, yielding its metrics after each
+# iteration; continues from its counters (see agents.population.train).
+train = train_one

@@ -26,43 +26,9 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from agents.common import counter_uniform
+
 F64 = tf.float64
-
-
-# ---------------------------------------------------------------------------------------
-# Start states: a counter-based generator, one stream a member
-# ---------------------------------------------------------------------------------------
-
-_GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
-_MIX_COUNTER = 0xD1B54A32D192ED03  # an odd constant to spread the draw count
-
-
-def _mix64(x: tf.Tensor) -> tf.Tensor:
-    """SplitMix64's output function (Steele, Lea and Flood 2014) on uint64 tensors."""
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64)))
-    x = x * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64)))
-    x = x * tf.constant(0x94D049BB133111EB, tf.uint64)
-    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
-
-
-def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int],
-                    low: float, high: float) -> tf.Tensor:  # fmt: skip
-    """Float64 draws in ``[low, high)`` of shape ``[M, *shape]``: row m is a function of
-    ``keys[m]``, ``counters[m]``, ``stream`` and the element's index alone.
-
-    So a member of a population draws exactly what it would draw alone, whoever shares
-    its population. ``keys`` and ``counters`` are ``[M]`` int64 (their bit patterns are
-    what count). Row m is SplitMix64's sequence seeded by a hash of (key, counter), at
-    positions (stream, element); each draw keeps the top 53 bits.
-    """
-    as_u64 = lambda x: tf.bitcast(tf.cast(x, tf.int64), tf.uint64)  # noqa: E731
-    index = tf.range(1, math.prod(shape) + 1, dtype=tf.int64) + (int(stream) << 32)
-    seeds = _mix64(as_u64(keys) + as_u64(counters) * tf.constant(_MIX_COUNTER, tf.uint64))
-    steps = as_u64(index) * tf.constant(_GOLDEN, tf.uint64)  # [size]
-    bits = _mix64(seeds[:, None] + steps[None, :])  # [M, size]
-    unit = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), F64) * 2.0**-53
-    return tf.reshape(low + (high - low) * unit, [-1, *shape])
 
 
 def _column(state: tf.Tensor, i: int) -> tf.Tensor:
@@ -292,63 +258,82 @@ SPECS = {
 
 
 class TFVectorEnv(tf.Module):
-    """N copies of a TensorFlow env with gymnasium 1.x's next-step autoreset, for one
-    agent or for each member of a population.
+    """P members x N copies of a TensorFlow env with gymnasium 1.x's next-step autoreset.
 
     The step after an episode ends (terminated or truncated at the time limit) ignores its
-    action, resets that copy and pays 0, like gymnasium's vector envs. With ``seed`` a
-    list of M seeds (members), member m owns copies ``m*N .. m*N+N-1`` and draws their start
-    states from its own stream (:func:`counter_uniform`: its seed and its count of draws),
-    on the steps where one of its copies resets: exactly what an env of its seed alone
-    would draw. The state, step counters, seeds and draw counts are variables, so a
-    checkpoint of an agent holding this env continues it exactly.
+    action, resets that copy and pays 0, like gymnasium's vector envs. Member m draws its
+    copies' start states from its own stream (:func:`common.counter_uniform`: its seed
+    and its count of draws), on the steps where one of its copies resets: exactly what an
+    env of its seed alone would draw. The state, step counters, seeds and draw counts are
+    variables with a leading member axis, so a member's checkpoint is a slice of them.
 
     Args:
         env_id: one of :data:`SPECS`.
-        num_envs: copies (a member).
-        seed: seeds the start states; a list: one seed a member.
+        num_envs: copies a member.
+        seeds: one seed a member (an int: one member).
     """
 
-    def __init__(self, env_id: str, num_envs: int, seed: int | Sequence[int],
+    def __init__(self, env_id: str, num_envs: int, seeds: int | Sequence[int],
                  name: str = "tf_vector_env"):  # fmt: skip
         super().__init__(name=name)
         self.spec = SPECS[env_id]
-        seeds = [int(s) for s in seed] if hasattr(seed, "__iter__") else [int(seed)]
+        seeds = [int(s) for s in seeds] if hasattr(seeds, "__iter__") else [int(seeds)]
         self.members, self.copies = len(seeds), int(num_envs)
-        self.num_envs = self.members * self.copies
-        self.keys = tf.Variable(seeds, dtype=tf.int64, trainable=False)
-        self.draws = tf.Variable(tf.zeros([self.members], tf.int64), trainable=False)
-        self.state = tf.Variable(self._reset(), trainable=False)
+        self.keys = tf.Variable(seeds, dtype=tf.int64, trainable=False, name="env/keys")
+        self.draws = tf.Variable(tf.zeros([self.members], tf.int64), trainable=False,
+                                 name="env/draws")  # fmt: skip
+        self.state = tf.Variable(self._reset(), trainable=False, name="env/state")
+        shape = [self.members, self.copies]
+        self.elapsed = tf.Variable(tf.zeros(shape, tf.int32), trainable=False, name="env/elapsed")
+        self.needs_reset = tf.Variable(tf.zeros(shape, tf.bool), trainable=False,
+                                       name="env/needs_reset")  # fmt: skip
         self.draws.assign_add(tf.ones_like(self.draws))
-        self.elapsed = tf.Variable(tf.zeros([self.num_envs], tf.int32), trainable=False)
-        self.needs_reset = tf.Variable(tf.zeros([self.num_envs], tf.bool), trainable=False)
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        """Starts every copy afresh from ``seeds`` (one a member), as a new env would."""
+        self.keys.assign(tf.constant([int(s) for s in seeds], tf.int64))
+        self.draws.assign(tf.zeros_like(self.draws))
+        self.state.assign(self._reset())
+        self.draws.assign_add(tf.ones_like(self.draws))
+        self.elapsed.assign(tf.zeros_like(self.elapsed))
+        self.needs_reset.assign(tf.zeros_like(self.needs_reset))
 
     def _reset(self) -> tf.Tensor:
-        """Start states for every copy, each member's from its next draw."""
+        """``[P, N, S]`` start states, each member's from its next draw."""
         streams = itertools.count()  # a spec may draw several times: one stream each
 
         def uniform(shape, low, high):
-            rows = counter_uniform(self.keys, self.draws, next(streams),
-                                   [self.copies, *shape[1:]], low, high)  # fmt: skip
-            return tf.reshape(rows, [self.num_envs, *shape[1:]])
+            return tf.reshape(counter_uniform(self.keys, self.draws, next(streams),
+                                              [self.copies, *shape[1:]], low, high),
+                              [self.members * self.copies, *shape[1:]])  # fmt: skip
 
-        return self.spec.reset(uniform, self.num_envs)
+        flat = self.spec.reset(uniform, self.members * self.copies)
+        return tf.reshape(flat, [self.members, self.copies, -1])
+
+    def _flat(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(x, [self.members * self.copies, *x.shape[2:]])
+
+    def _members(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(x, [self.members, self.copies, *x.shape[1:]])
 
     def observe(self) -> tf.Tensor:
-        return self.spec.observe(self.state)
+        """``[P, N, D]`` float32 observations."""
+        return self._members(self.spec.observe(self._flat(self.state)))
 
     def step(self, action: tf.Tensor):
-        """Steps every copy; returns ``(obs, reward, terminated, truncated, valid)``.
+        """Steps every copy (``action`` ``[P, N, ...]``); returns ``(obs, reward,
+        terminated, truncated, valid)``, each ``[P, N, ...]``.
 
         ``valid`` is False on the autoreset step that follows an episode's end.
         """
-        stepped, reward, terminated = self.spec.dynamics(self.state, action)
+        stepped, reward, terminated = self.spec.dynamics(self._flat(self.state),
+                                                         self._flat(action))  # fmt: skip
+        stepped, reward, terminated = (self._members(x) for x in (stepped, reward, terminated))
         resetting = self.needs_reset.read_value()
 
         def redraw() -> tf.Tensor:  # a member's count advances when one of its copies resets
             fresh = self._reset()
-            member_resets = tf.reduce_any(tf.reshape(resetting, [self.members, self.copies]), 1)
-            self.draws.assign_add(tf.cast(member_resets, tf.int64))
+            self.draws.assign_add(tf.cast(tf.reduce_any(resetting, 1), tf.int64))
             return fresh
 
         # start states are drawn only on steps where some copy resets
@@ -356,7 +341,7 @@ class TFVectorEnv(tf.Module):
         elapsed = tf.where(resetting, 0, self.elapsed + 1)
         truncated = (elapsed >= self.spec.max_episode_steps) & ~resetting  # as TimeLimit
         terminated = terminated & ~resetting
-        self.state.assign(tf.where(resetting[:, None], fresh, stepped))
+        self.state.assign(tf.where(resetting[..., None], fresh, stepped))
         self.elapsed.assign(elapsed)
         self.needs_reset.assign(terminated | truncated)
         reward = tf.where(resetting, tf.zeros_like(reward), reward)

@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from pool import lone_agent
 
 import agents
-from agents.rollout import EnvError, EnvRunner, choose_backend, make_vec_env
+from agents.envs import COLUMNS, EnvError, EnvRunner, choose_backend, make_vec_env
 
 agents.configure_threads()
 TINY = {"num_envs": 2, "num_steps": 16, "hidden_size": 16}
@@ -15,7 +16,7 @@ TINY = {"num_envs": 2, "num_steps": 16, "hidden_size": 16}
 
 def test_runner_masks_the_dummy_step_after_an_episode_ends():
     runner = EnvRunner(make_vec_env("CartPole-v1", 1), seed=0)
-    cols = {name: i for i, name in enumerate(EnvRunner.COLUMNS)}
+    cols = {name: i for i, name in enumerate(COLUMNS)}
     infos = [runner.step(np.array([1]))[1][0] for _ in range(40)]
     done_at = next(
         t for t, info in enumerate(infos) if info[cols["terminations"]] or info[cols["truncations"]]
@@ -48,7 +49,8 @@ def test_both_env_backends_give_the_same_kind_of_rollout():
     for backend in ("tf", "gymnasium"):
         agent = ppo.make_agent("CartPole-v1", {**TINY, "num_steps": 64}, seed=0,
                                env_backend=backend)  # fmt: skip
-        batches[backend] = {k: v.numpy() for k, v in agent.collect(tf.constant(0.99)).items()}
+        collect = tf.function(agent._collect)  # the rollout alone, as train() runs it
+        batches[backend] = {k: v.numpy() for k, v in collect(tf.constant([True])).items()}
         agent.close()
     for backend, batch in batches.items():
         ended = batch["dones"] > 0
@@ -65,7 +67,7 @@ def test_a_checkpoint_restores_only_into_the_same_env_backend(tmp_path):
     ppo = agents.load("ppo")
     ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="tf").save(str(tmp_path / "c"))
     other = ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="gymnasium")
-    with pytest.raises(ValueError, match="written with the tf env backend"):
+    with pytest.raises(ValueError, match="written for env_backend 'tf'"):
         other.restore(str(tmp_path / "c"))
 
 
@@ -102,20 +104,15 @@ def test_ppo_learning_rate_anneals_linearly_to_one_nth():
     np.testing.assert_allclose(rates, [1e-3, 0.75e-3, 0.5e-3, 0.25e-3], rtol=1e-5)
 
 
-def run(algo, seed, total, stop_after=None, restore=None, save=None, env_backend="auto"):
+def run(algo, seed, total, anneal=None, restore=None, save=None, env_backend="auto"):
     module = agents.load(algo)
-    agent = module.make_agent("CartPole-v1", TINY, seed=seed, env_backend=env_backend)
+    agent = lone_agent(algo, "CartPole-v1", TINY, seed, env_backend)
     if restore:
         agent.restore(restore)
-    history = []
-    for metrics in module.train(agent, total):
-        history.append(metrics)
-        if stop_after is not None and len(history) == stop_after:
-            break
+    history = list(module.train(agent, total, anneal))
     if save:
         agent.save(save)
     weights = [v.numpy() for v in agent.network.trainable_variables]
-    agent.close()
     return history, weights
 
 
@@ -141,7 +138,8 @@ def test_same_seed_same_result_and_other_seed_differs(algo):
 def test_checkpoint_restore_continues_exactly(algo, backend, tmp_path):
     total = 6 * 32
     straight, w_straight = run(algo, seed=2, total=total, env_backend=backend)
-    part1, _ = run(algo, seed=2, total=total, stop_after=3, save=str(tmp_path / "ckpt"),
+    # stopped by its budget (3 iterations), annealed over the whole run's
+    part1, _ = run(algo, seed=2, total=total // 2, anneal=total, save=str(tmp_path / "ckpt"),
                    env_backend=backend)  # fmt: skip
     part2, w_resumed = run(algo, seed=2, total=total, restore=str(tmp_path / "ckpt"),
                            env_backend=backend)  # fmt: skip
@@ -159,11 +157,11 @@ def test_restore_refuses_other_structural_hparams_and_takes_new_learning_rates(t
     wider = ppo.make_agent("CartPole-v1", {**TINY, "hidden_size": 32}, seed=0)
     with pytest.raises(ValueError, match="other hparams: hidden_size=16"):
         wider.restore(str(tmp_path / "c"))
-    with pytest.raises(ValueError, match="written for CartPole-v1"):
+    with pytest.raises(ValueError, match="written for env_id 'CartPole-v1'"):
         ppo.make_agent("Acrobot-v1", TINY, seed=0).restore(str(tmp_path / "c"))
     faster = ppo.make_agent("CartPole-v1", {**TINY, "learning_rate": 1e-3}, seed=0)
     faster.restore(str(tmp_path / "c"))  # PBT's exploit: same weights, new learning rate
-    assert int(faster.global_step.numpy()) == 64
+    assert faster.global_step.numpy().tolist() == [64]
     for a, b in zip(agent.network.trainable_variables, faster.network.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     rates = [m["charts/learning_rate"] for m in ppo.train(faster, 4 * 32)]
@@ -176,9 +174,10 @@ def test_continuous_actions_are_clipped_to_the_box_for_the_env():
         "Pendulum-v1", {**TINY, "log_std_init": 1.0}, seed=0, env_backend="gymnasium"
     )  # the numpy runner, to watch its input
     seen = []
-    step = agent.runner.step
-    agent.runner.step = lambda action: (seen.append(action.copy()), step(action))[1]
-    batch = agent.collect(tf.constant(0.99))
+    runner = agent.runner.runners[0]
+    step = runner.step
+    runner.step = lambda action: (seen.append(action.copy()), step(action))[1]
+    batch = tf.function(agent._collect)(tf.constant([True]))
     sent = np.concatenate(seen)
     assert sent.min() >= -2.0 and sent.max() <= 2.0
     assert np.abs(batch["actions"].numpy()).max() > 2.0  # stored unclipped for log-probs
@@ -190,9 +189,19 @@ def test_ppo_target_kl_stops_the_epochs_early():
     updates = {}
     for target_kl in (0.0, 1e-6):
         agent = ppo.make_agent("CartPole-v1", {**full, "target_kl": target_kl}, seed=0)
-        hp = ppo.scalar_hparams(agent.hparams, ppo.TENSOR_HPARAMS)
-        agent.collect(hp["gamma"])
-        batch = agent.collect(hp["gamma"])
-        updates[target_kl] = float(agent.update(batch, tf.constant(1e-2), hp)["updates"])
+        target, anneal = tf.constant([2], tf.int64), tf.constant([10.0])
+        iterations = [it for it in agent.run_iterations(target, anneal)]
+        assert len(iterations) == 2  # a call runs up to iterations_per_call, to the target
+        _, stats, _ = iterations[1]
+        updates[target_kl] = float(stats["updates"][0])
     assert updates[0.0] == 16  # 8 epochs x 2 minibatches
     assert 2 <= updates[1e-6] < 16 and updates[1e-6] % 2 == 0  # stops after a whole epoch
+
+
+def test_a_diverged_lone_agent_reports_the_error_and_stops():
+    ppo = agents.load("ppo")
+    agent = ppo.make_agent("CartPole-v1", TINY, seed=0)
+    w = agent.network.actor.weights[0]
+    w.assign(tf.tensor_scatter_nd_update(w, [[0, 0, 0]], [np.nan]))
+    history = list(ppo.train(agent, 4 * 32))
+    assert len(history) == 1 and "diverged: non-finite weights" in history[0]["error"]

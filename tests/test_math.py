@@ -124,54 +124,72 @@ def test_a2c_loss_on_known_inputs():
 
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_optimizer_first_step(name):
-    g = np.array([0.3, -2.0], np.float32)
-    var = tf.Variable([1.0, 1.0])
+    g = np.array([[0.3, -2.0]], np.float32)
+    var = tf.Variable([[1.0, 1.0]])
     if name == "adam":
         opt = common.Adam([var], eps=1e-5)
         expected = 1.0 - 0.1 * math.sqrt(0.001) * g / (math.sqrt(0.001) * abs(g) + 1e-5)
     else:
         opt = common.RMSprop([var], alpha=0.99, eps=1e-5)
         expected = 1.0 - 0.1 * g / (math.sqrt(0.01) * abs(g) + 1e-5)
-    opt.apply([tf.constant(g)], [var], tf.constant(0.1))
+    opt.apply([tf.constant(g)], [var], tf.constant([0.1]))
     np.testing.assert_allclose(var.numpy(), expected, rtol=1e-5)
-    assert int(opt.step) == 1
+    assert opt.step.numpy().tolist() == [1]
 
 
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_member_optimizer_steps_only_active_members_as_lone_optimizers(name):
-    """Members step as lone optimizers of their own learning rate; an inactive member's
-    weights, state and step count stay exactly as they were (both the all-active and the
-    masked path are taken)."""
-    optimizer = {"adam": common.Adam, "rmsprop": common.RMSprop}[name]
+    """Members step as lone optimizers (one member each) of their own learning rate; an
+    inactive member's weights, state and step count stay exactly as they were."""
+    optimizer = common.OPTIMIZERS[name]
     rng = np.random.default_rng(0)
     grads = [rng.normal(size=(3, 2)).astype(np.float32) for _ in range(3)]
     rates = np.array([0.1, 0.2, 0.3], np.float32)
     actives = [[True, True, True], [True, False, True], [True, True, True]]
     stacked = tf.Variable(tf.ones([3, 2]))
-    population = optimizer([stacked], members=3)
+    population = optimizer([stacked])
     for g, active in zip(grads, actives):
         population.apply([tf.constant(g)], [stacked], tf.constant(rates), tf.constant(active))
     for member in range(3):
-        lone_var = tf.Variable(tf.ones([2]))
+        lone_var = tf.Variable(tf.ones([1, 2]))
         lone = optimizer([lone_var])
         for g, active in zip(grads, actives):
             if active[member]:
-                lone.apply([tf.constant(g[member])], [lone_var], tf.constant(rates[member]))
-        np.testing.assert_array_equal(stacked.numpy()[member], lone_var.numpy())
-        assert int(population.step[member]) == int(lone.step)
+                lone.apply([tf.constant(g[member : member + 1])], [lone_var],
+                           tf.constant(rates[member : member + 1]))  # fmt: skip
+        np.testing.assert_allclose(stacked.numpy()[member], lone_var.numpy()[0], rtol=1e-6)
+        assert int(population.step[member]) == int(lone.step[0])
     assert [int(s) for s in population.step.numpy()] == [3, 2, 3]
+
+
+def test_clip_by_member_norm_is_clip_by_global_norm_per_member():
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=(3, 4, 2)), tf.float32),
+             tf.constant(rng.normal(size=(3, 2)), tf.float32)]  # fmt: skip
+    limits = tf.constant([0.5, 100.0, 1.0])
+    clipped, norms = common.clip_by_member_norm(grads, limits)
+    for p in range(3):
+        expected, norm = tf.clip_by_global_norm([g[p] for g in grads], limits[p])
+        assert float(norms[p]) == pytest.approx(float(norm), rel=1e-6)
+        for got, want in zip(clipped, expected):
+            np.testing.assert_allclose(got[p].numpy(), want.numpy(), rtol=1e-6)
+    assert float(norms[1]) < 100.0  # member 1 under its limit: unchanged
+    np.testing.assert_array_equal(clipped[0][1].numpy(), grads[0][1].numpy())
 
 
 def test_running_mean_std_matches_numpy_over_masked_rows():
     rng = np.random.default_rng(0)
     a, b = rng.normal(3, 2, (50, 2)), rng.normal(-1, 0.5, (30, 2))
-    rms = common.RunningMeanStd([2])
-    rms.update(tf.constant(a), tf.ones(50))
-    junk = np.vstack([b, np.full((5, 2), 1e6)])
-    rms.update(tf.constant(junk), tf.constant([1.0] * 30 + [0.0] * 5))
+    rms = common.RunningMeanStd(2, [2])  # member 1 sees the batches reversed
+    junk = np.vstack([b, np.full((5, 2), 1e6)])[None]
+    junk_mask = tf.constant([[1.0] * 30 + [0.0] * 5])
+    rms.update(tf.constant(np.stack([a, a[::-1]])), tf.ones([2, 50]))
+    rms.update(tf.constant(np.concatenate([junk, junk[:, ::-1]])),
+               tf.concat([junk_mask, junk_mask[:, ::-1]], 0))  # fmt: skip
     both = np.vstack([a, b])
-    np.testing.assert_allclose(rms.mean.numpy(), both.mean(0), rtol=1e-4)
-    np.testing.assert_allclose(rms.var.numpy(), both.var(0), rtol=1e-4)
+    for member in range(2):
+        np.testing.assert_allclose(rms.mean.numpy()[member], both.mean(0), rtol=1e-4)
+        np.testing.assert_allclose(rms.var.numpy()[member], both.var(0), rtol=1e-4)
 
 
 def test_distributions_match_closed_forms():
@@ -188,5 +206,5 @@ def test_distributions_match_closed_forms():
 
 
 def test_orthogonal_init_is_orthogonal():
-    w = common.orthogonal((8, 3), 2.0, tf.random.Generator.from_seed(0)).numpy()
+    w = common.orthogonal((8, 3), 2.0, np.random.default_rng(0))
     np.testing.assert_allclose(w.T @ w, 4.0 * np.eye(3), atol=1e-5)

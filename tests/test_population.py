@@ -1,16 +1,20 @@
-"""Population training: members behave as lone runs (exactly where they can, in
-distribution where they cannot), stay independent, and checkpoint in the single format."""
+"""Population training: a lone agent is a population of one, so a member runs the lone
+agent's code; these tests prove what that leaves open: batched kernels give a member the
+lone run's numbers (to float error, or in distribution over long runs), members never
+touch each other, checkpoints move between a lone agent and any slot, and a reused
+population starts its new runs exactly as a new one would."""
 
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from pool import lone_agent
 from scipy import stats
 
 import agents
 from agents import population
-from agents.population import Population, clip_by_member_norm
+from agents.population import Population
 from tfhparam import oracles
 from tfhparam.space import hp
 from tfhparam.tensorboard import read_scalars
@@ -37,21 +41,6 @@ def weights(module) -> list[np.ndarray]:
     return [v.numpy() for v in module.network.trainable_variables]
 
 
-def test_clip_by_member_norm_is_clip_by_global_norm_per_member():
-    rng = np.random.default_rng(0)
-    grads = [tf.constant(rng.normal(size=(3, 4, 2)), tf.float32),
-             tf.constant(rng.normal(size=(3, 2)), tf.float32)]  # fmt: skip
-    limits = tf.constant([0.5, 100.0, 1.0])
-    clipped, norms = clip_by_member_norm(grads, limits)
-    for p in range(3):
-        expected, norm = tf.clip_by_global_norm([g[p] for g in grads], limits[p])
-        assert float(norms[p]) == pytest.approx(float(norm), rel=1e-6)
-        for got, want in zip(clipped, expected):
-            np.testing.assert_allclose(got[p].numpy(), want.numpy(), rtol=1e-6)
-    assert float(norms[1]) < 100.0  # member 1 under its limit: unchanged
-    np.testing.assert_array_equal(clipped[0][1].numpy(), grads[0][1].numpy())
-
-
 def test_members_must_share_shape_changing_hparams():
     with pytest.raises(ValueError, match="must share num_steps"):
         Population("ppo", "CartPole-v1", [TINY, {**TINY, "num_steps": 64}], seeds=[0, 1])
@@ -70,17 +59,19 @@ def test_members_must_share_shape_changing_hparams():
 )  # fmt: skip
 @pytest.mark.parametrize("backend", ["gymnasium", "tf"])
 def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members, backend):
-    """A member is the lone run of its seed, to float error: same start weights, episodes
-    (its envs' start states are its own: gymnasium's seeded per member, or TensorFlow's
-    from its own stream), action noise, shuffles, per-member loss, clipping, optimizer."""
+    """A member is the lone run of its seed, to float error. The code is the same (a lone
+    agent is a population of one); what this proves is that batched kernels over P members
+    give each member the numbers of P = 1, and that no member's draws, episodes, losses,
+    clipping or optimizer state depend on its neighbours."""
     module = agents.load(algo)
     seeds = [11, 12, 13][: len(members)]
     group = Population(algo, env_id, members, seeds, env_backend=backend)
-    for m, w in zip(weights(group), weights(module.make_agent(env_id, members[1], seeds[1]))):
+    start = lone_agent(algo, env_id, members[1], seeds[1], env_backend=backend)
+    for m, w in zip(weights(group), weights(start)):
         np.testing.assert_array_equal(m[1].reshape(w.shape), w)  # the same initial weights
     pop_metrics = list(population.train(group, 3 * 2 * TINY["num_envs"] * members[0]["num_steps"]))
     for p, (hparams, seed) in enumerate(zip(members, seeds)):
-        agent = module.make_agent(env_id, hparams, seed, env_backend=backend)
+        agent = lone_agent(algo, env_id, hparams, seed, env_backend=backend)
         lone_metrics = list(module.train(agent, 3 * 2 * hparams["num_envs"] * hparams["num_steps"]))
         assert len(lone_metrics) == len(pop_metrics) == 6
         for lone, pop in zip(lone_metrics, (step[p] for step in pop_metrics)):
@@ -91,7 +82,6 @@ def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, me
                 assert pop[key] == pytest.approx(lone[key], rel=2e-3, abs=2e-4), key
         for m, w in zip(weights(group), weights(agent)):
             np.testing.assert_allclose(m[p].reshape(w.shape), w, rtol=2e-3, atol=2e-4)
-        agent.close()
     group.close()
 
 
@@ -99,7 +89,7 @@ def test_a_diverged_member_fails_alone_and_the_others_are_untouched():
     members, seeds = PPO_MEMBERS, [1, 2, 3]
     clean = Population("ppo", "CartPole-v1", members, seeds, env_backend="gymnasium")
     broken = Population("ppo", "CartPole-v1", members, seeds, env_backend="gymnasium")
-    w = broken.network.actor.weights[0]
+    w = broken.network.actor.weights[0]  # [P, in, out]
     w.assign(tf.tensor_scatter_nd_update(w, [[1, 0, 0]], [np.nan]))
     budget = 4 * TINY["num_envs"] * TINY["num_steps"]
     clean_metrics, broken_metrics = (list(population.train(g, budget)) for g in (clean, broken))
@@ -124,21 +114,22 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
     group = Population("ppo", "CartPole-v1", members, seeds, env_backend=backend)
     budget = 2 * TINY["num_envs"] * TINY["num_steps"]
     list(population.train(group, budget))
-    group.save_member(1, str(tmp_path / "member"))
+    group.save(str(tmp_path / "member"), member=1)
 
     # a lone agent continues the member
     agent = ppo.make_agent("CartPole-v1", members[1], seed=6, env_backend=backend)
     agent.restore(str(tmp_path / "member"))
     for m, w in zip(weights(group), weights(agent)):
         np.testing.assert_array_equal(m[1].reshape(w.shape), w)
-    assert int(agent.global_step.numpy()) == budget and int(agent.iteration.numpy()) == 2
-    np.testing.assert_array_equal(agent.rng.state.numpy(), group.rngs[1].state.numpy())
+    assert agent.global_step.numpy().tolist() == [budget]
+    assert agent.iteration.numpy().tolist() == [2]
+    assert agent.rng_counter.numpy().tolist() == [int(group.rng_counter[1])] == [2]
 
     # and a lone run's checkpoint goes into a population slot (a Hyperband promotion)
     agent.save(str(tmp_path / "lone"))
     other = Population("ppo", "CartPole-v1", [members[1], members[1]], [6, 7],
                        env_backend=backend)  # fmt: skip
-    other.restore_member(0, str(tmp_path / "lone"))
+    other.restore(str(tmp_path / "lone"), member=0)
     for m, w in zip(weights(other), weights(agent)):
         np.testing.assert_array_equal(m[0].reshape(w.shape), w)
     assert other.global_step.numpy().tolist() == [budget, 0]
@@ -151,7 +142,28 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
     with pytest.raises(ValueError, match="other hparams: num_steps"):
         wide = Population("ppo", "CartPole-v1", [{**TINY, "num_steps": 64}], [0],
                           env_backend=backend)  # fmt: skip
-        wide.restore_member(0, str(tmp_path / "lone"))
+        wide.restore(str(tmp_path / "lone"))
+
+
+@pytest.mark.parametrize("backend", ["tf", "gymnasium"])
+def test_a_reset_population_trains_its_new_members_as_a_new_population_would(backend):
+    """Reuse pays compilation once a shape: reset() must leave nothing of the old runs."""
+    members, seeds = PPO_MEMBERS[:2], [5, 6]
+    budget = 2 * TINY["num_envs"] * TINY["num_steps"]
+    reused = Population("ppo", "CartPole-v1", members[::-1], [1, 2], env_backend=backend)
+    list(population.train(reused, budget))
+    reused.stop(0)  # a stopped member and non-zero counters: all must go
+    reused.reset(members, seeds)
+    fresh = Population("ppo", "CartPole-v1", members, seeds, env_backend=backend)
+    again, first = list(population.train(reused, budget)), list(population.train(fresh, budget))
+    for a, b in zip(again, first):
+        for p in range(2):
+            assert a[p]["losses/loss"] == b[p]["losses/loss"]
+            np.testing.assert_array_equal(a[p]["episode_returns"], b[p]["episode_returns"])
+    for a, b in zip(weights(reused), weights(fresh)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="same shape"):
+        reused.reset([{**TINY, "num_steps": 64}] * 2, seeds)
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
@@ -176,7 +188,7 @@ def test_a_population_learns_like_the_same_runs_one_at_a_time(algo):
     together = [final([s[p] for s in steps]) for p in range(len(seeds))]
     alone = []
     for seed in seeds:
-        agent = module.make_agent("CartPole-v1", hparams, seed=seed)
+        agent = lone_agent(algo, "CartPole-v1", hparams, seed)
         alone.append(final(list(module.train(agent, budget))))
     untrained = 22.0  # CartPole's mean return under a uniform random policy
     assert min(np.mean(together), np.mean(alone)) > 3 * untrained, (together, alone)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agents import tf_envs
+from agents import common, tf_envs
 
 
 def random_actions(space, rng, n):
@@ -60,22 +60,22 @@ def test_mountain_car_reaches_the_flag_and_terminates_like_gymnasium():
 
 
 def test_vector_env_resets_on_the_step_after_an_episode_ends():
-    env = tf_envs.TFVectorEnv("Pendulum-v1", num_envs=2, seed=0)
-    zero = tf.zeros([2, 1])
+    env = tf_envs.TFVectorEnv("Pendulum-v1", num_envs=2, seeds=0)
+    zero = tf.zeros([1, 2, 1])
     for t in range(200):
         obs, reward, terminated, truncated, valid = env.step(zero)
         assert bool(tf.reduce_all(valid)) and not bool(tf.reduce_any(terminated))
         assert bool(tf.reduce_all(truncated)) == (t == 199)
     obs, reward, terminated, truncated, valid = env.step(zero)  # the autoreset step
     assert not bool(tf.reduce_any(valid)) and float(tf.reduce_sum(tf.abs(reward))) == 0.0
-    assert not bool(tf.reduce_any(truncated)) and int(env.elapsed[0]) == 0
+    assert not bool(tf.reduce_any(truncated)) and int(env.elapsed[0, 0]) == 0
     obs, reward, terminated, truncated, valid = env.step(zero)
-    assert bool(tf.reduce_all(valid)) and int(env.elapsed[0]) == 1
+    assert bool(tf.reduce_all(valid)) and int(env.elapsed[0, 0]) == 1
 
 
 def test_vector_env_terminations_and_a_checkpoint_continue_exactly(tmp_path):
-    env = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seed=1)
-    push_right = tf.ones([3], tf.int32)
+    env = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seeds=1)
+    push_right = tf.ones([1, 3], tf.int32)
     ended = 0
     for _ in range(40):  # pushing one way ends every episode within ~10 steps
         _, _, terminated, _, _ = env.step(push_right)
@@ -83,7 +83,7 @@ def test_vector_env_terminations_and_a_checkpoint_continue_exactly(tmp_path):
     assert ended >= 6
     tf.train.Checkpoint(env=env).write(str(tmp_path / "env"))
     after = [env.step(push_right)[0].numpy() for _ in range(20)]
-    other = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seed=99)
+    other = tf_envs.TFVectorEnv("CartPole-v1", num_envs=3, seeds=99)
     tf.train.Checkpoint(env=other).read(str(tmp_path / "env")).assert_consumed()
     again = [other.step(push_right)[0].numpy() for _ in range(20)]
     np.testing.assert_array_equal(np.array(after), np.array(again))
@@ -91,13 +91,13 @@ def test_vector_env_terminations_and_a_checkpoint_continue_exactly(tmp_path):
 
 def test_counter_uniform_rows_are_their_members_own():
     keys, counters = tf.constant([3, 4], tf.int64), tf.constant([0, 7], tf.int64)
-    draws = tf_envs.counter_uniform(keys, counters, 0, [1000, 2], -0.5, 2.0).numpy()
+    draws = common.counter_uniform(keys, counters, 0, [1000, 2], -0.5, 2.0).numpy()
     assert draws.shape == (2, 1000, 2) and draws.min() >= -0.5 and draws.max() < 2.0
     assert abs(draws.mean() - 0.75) < 0.05  # uniform on [-0.5, 2): mean 0.75, sd ~0.72/sqrt(n)
-    alone = tf_envs.counter_uniform(keys[1:], counters[1:], 0, [1000, 2], -0.5, 2.0).numpy()
+    alone = common.counter_uniform(keys[1:], counters[1:], 0, [1000, 2], -0.5, 2.0).numpy()
     np.testing.assert_array_equal(alone[0], draws[1])  # whoever else draws alongside
     for other in ((keys, counters + 1, 0), (keys + 1, counters, 0), (keys, counters, 1)):
-        moved = tf_envs.counter_uniform(*other, [1000, 2], -0.5, 2.0).numpy()
+        moved = common.counter_uniform(*other, [1000, 2], -0.5, 2.0).numpy()
         assert not np.isclose(moved, draws).any(axis=-1).all()  # new key, count or stream
 
 
@@ -105,8 +105,8 @@ def test_counter_uniform_rows_are_their_members_own():
 def test_a_member_of_a_vector_env_steps_as_the_env_of_its_seed_alone(env_id):
     """Start states (at creation and at every reset) are the member's own: the same as an
     env of its seed alone, whatever its neighbours do."""
-    members = tf_envs.TFVectorEnv(env_id, num_envs=2, seed=[7, 8, 9])
-    alone = tf_envs.TFVectorEnv(env_id, num_envs=2, seed=8)
+    members = tf_envs.TFVectorEnv(env_id, num_envs=2, seeds=[7, 8, 9])
+    alone = tf_envs.TFVectorEnv(env_id, num_envs=2, seeds=8)
     rng = np.random.default_rng(0)
     discrete = env_id == "CartPole-v1"
     resets = 0
@@ -114,15 +114,15 @@ def test_a_member_of_a_vector_env_steps_as_the_env_of_its_seed_alone(env_id):
         if discrete:
             mine = np.ones(2, np.int32)  # pushing one way: an episode ends every ~10 steps
             others = rng.integers(0, 2, size=2).astype(np.int32)
-            action = np.concatenate([others, mine, others[::-1]])
+            action = np.stack([others, mine, others[::-1]])
         else:
             mine = np.zeros((2, 1), np.float32)
-            action = np.concatenate([rng.uniform(-2, 2, (2, 1)), mine, mine], 0)
+            action = np.stack([rng.uniform(-2, 2, (2, 1)), mine, mine])
         obs, *_, valid = members.step(
             tf.constant(action, dtype=tf.int32 if discrete else tf.float32)
         )
-        want, *_, want_valid = alone.step(tf.constant(mine))
-        np.testing.assert_array_equal(obs.numpy()[2:4], want.numpy())
-        np.testing.assert_array_equal(valid.numpy()[2:4], want_valid.numpy())
+        want, *_, want_valid = alone.step(tf.constant(mine[None]))
+        np.testing.assert_array_equal(obs.numpy()[1], want.numpy()[0])
+        np.testing.assert_array_equal(valid.numpy()[1], want_valid.numpy()[0])
         resets += int((~want_valid.numpy()).sum())
     assert resets >= 2 and int(members.draws[1]) == int(alone.draws[0]) >= 2

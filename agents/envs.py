@@ -1,0 +1,228 @@
+"""Envs as the agents see them: P members x N copies, stepped from inside a TensorFlow graph.
+
+A run's envs are a *runner* with one interface whatever the backend:
+
+- ``observe() -> obs [P, N, D]`` and ``step(action [P, N, ...]) -> (obs, info [P, N, C])``,
+  both callable inside a ``tf.function``; ``info`` holds the :data:`COLUMNS`;
+- ``in_graph``: True when the env is TensorFlow ops (the whole iteration can be compiled
+  by XLA), False when it is NumPy called through ``tf.numpy_function``;
+- ``member_state(p)`` / ``load_member_state(p, state)``: what a member's checkpoint holds
+  of its envs beyond its variables (the pickled gymnasium envs), and ``reseed(seeds)``.
+
+:class:`TFEnvRunner` runs our TensorFlow classic-control envs (``agents.tf_envs``): its
+state is variables with a leading member axis, so checkpoints hold it like any other.
+:class:`GymEnvRunner` runs one gymnasium vector env a member, seeded with its seed.
+
+Episode boundaries: gymnasium 1.x vector envs autoreset on the *next* step. The step after
+an episode ends is a dummy (its action is ignored, its reward is 0) whose observation is
+that episode's final observation. Runners report it with ``masks = 0``: its value
+V(final obs) is what a truncated episode bootstraps from, and the mask keeps it out of
+every loss and statistic (see ``common.gae``).
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from agents import ENV_BACKENDS, tf_envs
+
+# Columns of the per-step info a runner returns.
+COLUMNS = ("rewards", "terminations", "truncations", "masks", "episode_returns",
+           "episode_lengths")  # fmt: skip
+
+
+class EnvError(ValueError):
+    """An env id that gymnasium does not know, or spaces the agents do not support."""
+
+
+def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """A vector env with next-step autoreset: gymnasium's native one where it exists.
+
+    Raises:
+        EnvError: unknown env id, or observation/action spaces the agents cannot handle.
+    """
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise EnvError(f"unknown env id {env_id!r}: {error}") from None
+    if spec.vector_entry_point is not None:
+        env = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
+    else:
+        # partial(gym.make) rather than make_vec's closures, so the env can be pickled.
+        env = gym.vector.SyncVectorEnv(
+            [functools.partial(gym.make, env_id) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
+    mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        env.close()
+        raise EnvError(f"{env_id}: vector env autoreset mode {mode} is not next-step")
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        env.close()
+        raise EnvError(f"{env_id}: observations must be a flat Box, got {obs_space}")
+    if not isinstance(act_space, gym.spaces.Discrete) and not (
+        isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    ):
+        env.close()
+        raise EnvError(f"{env_id}: actions must be Discrete or a flat Box, got {act_space}")
+    return env
+
+
+def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """``(observation space, action space)`` of one copy of ``env_id`` (checked)."""
+    env = make_vec_env(env_id, 1)
+    spaces = env.single_observation_space, env.single_action_space
+    env.close()
+    return spaces
+
+
+def choose_backend(env_id: str, env_backend: str) -> str:
+    """``tf`` or ``gymnasium`` for ``env_id``: ``auto`` takes TensorFlow's where it exists.
+
+    Raises:
+        EnvError: an unknown backend, or ``tf`` for an env without a TensorFlow version.
+    """
+    if env_backend not in ENV_BACKENDS:
+        raise EnvError(f"unknown env backend {env_backend!r}; choose from {ENV_BACKENDS}")
+    if env_backend == "tf" and env_id not in tf_envs.SPECS:
+        raise EnvError(f"{env_id} has no TensorFlow version; those that do: "
+                       f"{', '.join(tf_envs.SPECS)}")  # fmt: skip
+    if env_backend == "auto":
+        return "tf" if env_id in tf_envs.SPECS else "gymnasium"
+    return env_backend
+
+
+class EnvRunner:
+    """One gymnasium vector env plus its episode bookkeeping, in NumPy (picklable)."""
+
+    def __init__(self, env: gym.vector.VectorEnv, seed: int):
+        self.env = env
+        self.obs, _ = env.reset(seed=int(seed))
+        self.returns = np.zeros(env.num_envs)
+        self.lengths = np.zeros(env.num_envs)
+        self.prev_done = np.zeros(env.num_envs, bool)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Steps every copy: ``(obs [N, D], info [N, C])`` float32."""
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        valid = ~self.prev_done  # False on the dummy step after an episode ended
+        self.returns += reward * valid
+        self.lengths += valid
+        done = terminated | truncated
+        info = np.stack([reward, terminated, truncated, valid,
+                         np.where(done, self.returns, 0.0), np.where(done, self.lengths, 0.0)],
+                        axis=-1).astype(np.float32)  # fmt: skip
+        self.returns[done], self.lengths[done], self.prev_done = 0.0, 0.0, done
+        self.obs = obs
+        return np.asarray(obs, np.float32), info
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class GymEnvRunner:
+    """P gymnasium vector envs of N copies (member p's seeded with its seed), one runner."""
+
+    in_graph = False
+
+    def __init__(self, env_id: str, num_envs: int, seeds: Sequence[int], obs_dim: int):
+        self.env_id, self.num_envs, self.obs_dim = env_id, int(num_envs), int(obs_dim)
+        self.runners = [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        """Fresh episodes for every member from ``seeds`` (a reused population's new runs)."""
+        for runner in self.runners:
+            runner.close()
+        self.runners = [EnvRunner(make_vec_env(self.env_id, self.num_envs), s) for s in seeds]
+
+    def _observe(self) -> np.ndarray:
+        return np.stack([np.asarray(r.obs, np.float32) for r in self.runners])
+
+    def _step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outs = [r.step(a) for r, a in zip(self.runners, action)]
+        return np.stack([o for o, _ in outs]), np.stack([i for _, i in outs])
+
+    def observe(self) -> tf.Tensor:
+        obs = tf.numpy_function(self._observe, [], tf.float32, stateful=True)
+        obs.set_shape([len(self.runners), self.num_envs, self.obs_dim])
+        return obs
+
+    def step(self, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        obs, info = tf.numpy_function(self._step, [action], [tf.float32, tf.float32],
+                                      stateful=True)  # fmt: skip
+        obs.set_shape([len(self.runners), self.num_envs, self.obs_dim])
+        info.set_shape([len(self.runners), self.num_envs, len(COLUMNS)])
+        return obs, info
+
+    def member_state(self, member: int) -> bytes:
+        return pickle.dumps(self.runners[member])
+
+    def load_member_state(self, member: int, state: bytes | None) -> None:
+        if state is None:
+            raise ValueError("the checkpoint holds no gymnasium envs (env.pkl)")
+        self.runners[member].close()
+        self.runners[member] = pickle.loads(state)
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.close()
+
+
+class TFEnvRunner(tf.Module):
+    """:class:`GymEnvRunner`'s twin for the TensorFlow classic-control envs: the same
+    columns, computed in the graph, its state in ``[P, N]`` variables."""
+
+    in_graph = True
+
+    def __init__(self, env_id: str, num_envs: int, seeds: Sequence[int]):
+        super().__init__(name="tf_env_runner")
+        self.env = tf_envs.TFVectorEnv(env_id, num_envs, seeds)
+        shape = [self.env.members, self.env.copies]
+        self.returns = tf.Variable(tf.zeros(shape), trainable=False, name="env/returns")
+        self.lengths = tf.Variable(tf.zeros(shape), trainable=False, name="env/lengths")
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        self.env.reseed(seeds)
+        self.returns.assign(tf.zeros_like(self.returns))
+        self.lengths.assign(tf.zeros_like(self.lengths))
+
+    def observe(self) -> tf.Tensor:
+        return self.env.observe()
+
+    def step(self, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        obs, reward, terminated, truncated, valid = self.env.step(action)
+        valid = tf.cast(valid, tf.float32)
+        returns, lengths = self.returns + reward * valid, self.lengths + valid
+        done = terminated | truncated
+        zero = tf.zeros_like(returns)
+        info = tf.stack([reward, tf.cast(terminated, tf.float32), tf.cast(truncated, tf.float32),
+                         valid, tf.where(done, returns, zero), tf.where(done, lengths, zero)],
+                        axis=-1)  # fmt: skip
+        self.returns.assign(tf.where(done, zero, returns))
+        self.lengths.assign(tf.where(done, zero, lengths))
+        return obs, info
+
+    def member_state(self, member: int) -> None:
+        return None  # all of it is in the variables
+
+    def load_member_state(self, member: int, state) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def make_runner(env_id: str, num_envs: int, seeds: Sequence[int], env_backend: str):
+    """The runner of P members (one seed each) and the spaces of one env copy:
+    ``(runner, obs_space, act_space)``. ``env_backend`` is ``tf`` or ``gymnasium``."""
+    obs_space, act_space = env_spaces(env_id)
+    if env_backend == "tf":
+        return TFEnvRunner(env_id, num_envs, seeds), obs_space, act_space
+    return GymEnvRunner(env_id, num_envs, seeds, obs_space.shape[0]), obs_space, act_space
