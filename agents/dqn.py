@@ -2,7 +2,8 @@
 
 Read top to bottom: the pure math (exploration schedule, TD target, loss), the replay
 buffer, the agent (whose :meth:`DQNAgent.run` plays, stores and learns for many env steps
-inside one ``tf.function``), and :func:`train`, the loop that yields metrics.
+inside one ``tf.function``, compiled by XLA when the env is in the graph), and
+:func:`train`, the loop that yields metrics.
 
 Counting: ``learning_starts`` and the exploration schedule use env steps (``global_step``,
 summed over envs); ``train_frequency`` and ``target_network_frequency`` count vector steps
@@ -16,33 +17,25 @@ are CleanRL's ``global_step``.
 
 from __future__ import annotations
 
+import functools
 import time
 import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import tensorflow as tf
 
-from agents import spaces
-from agents.common import MLP, Adam, explained_variance
-from agents.rollout import (
-    EnvError,
-    EnvRunner,
-    choose_backend,
-    env_observe,
-    env_step,
-    episodes,
-    make_runner,
-    restore_checkpoint,
-    save_checkpoint,
-)
+from agents import checkpoints, spaces
+from agents.common import MLP, Adam, counter_uniform, explained_variance
+from agents.envs import COLUMNS, EnvError, choose_backend, env_spaces, make_runner
 
 SPACE = spaces.DQN
 # Env steps between metrics: one "iteration" of train() (rounded to whole vector steps).
 LOG_EVERY = 1000
 STAT_NAMES = ("td_loss", "q_values", "explained_variance")
-_COLUMN = {name: i for i, name in enumerate(EnvRunner.COLUMNS)}
+_COLUMN = {name: i for i, name in enumerate(COLUMNS)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -105,7 +98,8 @@ class ReplayBuffer(tf.Module):
 
     A row is ``[obs, next_obs, action, reward, termination]``: one matrix makes an append
     one scatter, and a sample one gather. Actions are stored as floats (exact for any
-    Discrete space under 2**24 actions).
+    Discrete space under 2**24 actions). Float32 rows cost ``(2 * obs_dim + 3) * 4``
+    bytes: 44 bytes a transition on CartPole, 440 KB for the default 10,000.
 
     Args:
         capacity: rows; once full, each new row overwrites the oldest.
@@ -115,24 +109,34 @@ class ReplayBuffer(tf.Module):
     def __init__(self, capacity: int, obs_dim: int, name: str = "replay_buffer"):
         super().__init__(name=name)
         self.capacity, self.obs_dim = int(capacity), int(obs_dim)
-        self.rows = tf.Variable(tf.zeros([capacity, 2 * obs_dim + 3]), trainable=False)
-        self.position = tf.Variable(0, dtype=tf.int64, trainable=False)  # next row written
-        self.size = tf.Variable(0, dtype=tf.int64, trainable=False)  # rows written so far
+        # one spare row past the ring: where masked transitions are written and forgotten
+        self.rows = tf.Variable(tf.zeros([capacity + 1, 2 * obs_dim + 3]), trainable=False,
+                                name="buffer/rows")  # fmt: skip
+        self.position = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                    name="buffer/position")  # next row written  # fmt: skip
+        self.size = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                name="buffer/size")  # rows written so far  # fmt: skip
 
     def add(self, obs, actions, rewards, next_obs, terminations, mask) -> None:
-        """Appends the transitions (``[N, ...]`` each) whose ``mask`` is 1; drops the rest."""
+        """Appends the transitions (``[N, ...]`` each) whose ``mask`` is 1; drops the rest.
+
+        Fixed shapes throughout (no boolean mask), so it compiles under XLA.
+        """
         rows = tf.concat([obs, next_obs, tf.cast(actions, tf.float32)[:, None],
                           rewards[:, None], terminations[:, None]], axis=1)  # fmt: skip
-        rows = tf.boolean_mask(rows, mask > 0)
-        count = tf.shape(rows, out_type=tf.int64)[0]
-        index = (self.position + tf.range(count)) % self.capacity
+        keep = mask > 0
+        offsets = tf.cumsum(tf.cast(keep, tf.int64)) - 1
+        index = tf.where(keep, (self.position + offsets) % self.capacity, self.capacity)
+        count = tf.reduce_sum(tf.cast(keep, tf.int64))
         self.rows.scatter_nd_update(index[:, None], rows)
         self.position.assign((self.position + count) % self.capacity)
         self.size.assign(tf.minimum(self.size + count, self.capacity))
 
-    def sample(self, rng: tf.random.Generator, batch_size: int) -> dict[str, tf.Tensor]:
-        """``batch_size`` rows drawn uniformly with replacement from the rows written."""
-        index = rng.uniform([batch_size], 0, tf.maximum(self.size, 1), dtype=tf.int64)
+    def sample(self, uniform: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Rows drawn uniformly with replacement from those written; ``uniform`` ``[B]``
+        float64 draws in [0, 1) say which."""
+        size = tf.maximum(self.size, 1)
+        index = tf.minimum(tf.cast(uniform * tf.cast(size, tf.float64), tf.int64), size - 1)
         return self.unpack(tf.gather(self.rows, index))
 
     def unpack(self, rows: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -153,7 +157,13 @@ class ReplayBuffer(tf.Module):
 
 
 class DQNAgent(tf.Module):
-    """Env, Q-network, target network, optimizer, replay buffer, RNG and counters.
+    """Env, Q-network, target network, optimizer, replay buffer, random streams, counters.
+
+    The networks are the on-policy agents' stacked MLPs with one member. Random numbers
+    are counter-based (``common.counter_uniform``, keyed by the seed): exploration draws
+    at (vector step, stream 0), replay sampling at (gradient step, stream 1), so a
+    checkpoint's counters continue the streams exactly. With our TensorFlow envs,
+    :meth:`run` (play, store, learn, for a chunk of env steps) is one XLA program.
 
     Args:
         env_id: gymnasium id of an env with Discrete actions.
@@ -172,42 +182,38 @@ class DQNAgent(tf.Module):
         self.hparams = types.MappingProxyType(dict(hparams))
         self.num_envs = int(hparams["num_envs"])
         self.env_backend = choose_backend(env_id, env_backend)
-        runner, obs_space, act_space = make_runner(env_id, self.num_envs, self.seed,
-                                                   self.env_backend)  # fmt: skip
+        obs_space, act_space = env_spaces(env_id)
         if not isinstance(act_space, gym.spaces.Discrete):
-            runner.close()
             raise EnvError(
                 f"{env_id}: DQN needs Discrete actions, got {act_space}; "
                 "use ppo or a2c for continuous control"
             )
-        self.runner = runner
+        self.runner, _, _ = make_runner(env_id, self.num_envs, [self.seed], self.env_backend)
         self.obs_dim = obs_space.shape[0]
         self.num_actions = int(act_space.n)
 
-        self.rng = tf.random.Generator.from_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
         sizes = [self.obs_dim, *[int(hparams["hidden_size"])] * int(hparams["num_layers"]),
                  self.num_actions]  # fmt: skip
         activation = hparams["activation"]
-        self.q_network = MLP(sizes, activation, 1.0, self.rng, name="q_network")
-        self.target_network = MLP(sizes, activation, 1.0, self.rng, name="target_network")
-        for target, online in zip(self._target_pairs(), self._online_pairs()):
+        self.q_network = MLP(sizes, activation, 1.0, [rng], name="q_network")
+        self.target_network = MLP(sizes, activation, 1.0, [rng], name="target_network")
+        for target, online in zip(self.target_network.variables, self.q_network.variables):
             target.assign(online)
         # PyTorch's Adam epsilon, as CleanRL's dqn.py (PPO and A2C use 1e-5, as theirs do).
         self.optimizer = Adam(self.q_network.trainable_variables, eps=1e-8)
         self.buffer = ReplayBuffer(int(hparams["buffer_size"]), self.obs_dim)
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)  # env steps
-        self.vector_step = tf.Variable(0, dtype=tf.int64, trainable=False)  # env.step calls
-        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.gradient_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def _online_pairs(self) -> list[tf.Variable]:
-        return [*self.q_network.weights, *self.q_network.biases]
-
-    def _target_pairs(self) -> list[tf.Variable]:
-        return [*self.target_network.weights, *self.target_network.biases]
+        self.rng_key = tf.constant([self.seed], tf.int64)
+        counter = functools.partial(tf.Variable, 0, dtype=tf.int64, trainable=False)
+        self.global_step = counter(name="global_step")  # env steps
+        self.vector_step = counter(name="vector_step")  # env.step calls
+        self.iteration = counter(name="iteration")
+        self.gradient_steps = counter(name="gradient_steps")
+        self.chunk = max(LOG_EVERY // self.num_envs, 1)  # vector steps a run() at most
+        self.run = tf.function(self._run, jit_compile=self.runner.in_graph)
 
     def tensor_hparams(self, horizon: int) -> dict[str, tf.Tensor]:
-        """The hparams :meth:`run` reads, as tensors: one trace serves all values.
+        """The hparams :meth:`run` reads, as tensors: one program serves all values.
 
         ``horizon`` is the run length in env steps over which exploration is scheduled.
         """
@@ -220,29 +226,34 @@ class DQNAgent(tf.Module):
         hp["exploration_steps"] = tf.constant(h["exploration_fraction"] * horizon, tf.float32)
         return hp
 
-    @tf.function
-    def run(self, vector_steps: tf.Tensor, hp: Mapping[str, tf.Tensor]):
-        """Plays ``vector_steps`` env steps epsilon-greedily, storing and learning as it goes.
+    def _draw(self, counter: tf.Variable, stream: int, shape) -> tf.Tensor:
+        return counter_uniform(self.rng_key, counter[None], stream, shape, 0.0, 1.0)[0]
+
+    def _run(self, vector_steps: tf.Tensor, hp: Mapping[str, tf.Tensor]):
+        """Plays ``vector_steps`` (at most :attr:`chunk`) env steps epsilon-greedily,
+        storing and learning as it goes.
 
         Returns:
-            ``(info, stats, updates, epsilon)``: the env runner's ``[T, N, C]`` per-step
-            columns, the mean of each of :data:`STAT_NAMES` over this call's gradient
-            steps, how many gradient steps ran, and the last epsilon.
+            ``(info, stats, updates, epsilon)``: the runner's ``[chunk, N, C]`` per-step
+            columns (rows past ``vector_steps`` are zeros), the mean of each of
+            :data:`STAT_NAMES` over this call's gradient steps, how many gradient steps
+            ran, and the last epsilon.
         """
         n = self.num_envs
-        info_ta = tf.TensorArray(tf.float32, size=tf.cast(vector_steps, tf.int32))
+        info_ta = tf.TensorArray(tf.float32, size=self.chunk, element_shape=[n, len(COLUMNS)])
         totals = {name: tf.constant(0.0) for name in STAT_NAMES}
         updates = tf.constant(0.0)
         epsilon = tf.constant(0.0)
-        obs = env_observe(self.runner, n, self.obs_dim)
+        obs = self.runner.observe()[0]
         for t in tf.range(tf.cast(vector_steps, tf.int32)):
             epsilon = linear_schedule(hp["start_e"], hp["end_e"], hp["exploration_steps"],
                                       tf.cast(self.global_step, tf.float32))  # fmt: skip
-            greedy = tf.argmax(self.q_network(obs), axis=-1, output_type=tf.int32)
-            coin, pick = tf.unstack(self.rng.uniform([2, n]))  # one draw for both choices
+            greedy = tf.argmax(self.q_network(obs[None])[0], axis=-1, output_type=tf.int32)
+            coin, pick = tf.unstack(tf.cast(self._draw(self.vector_step, 0, [2, n]), tf.float32))
             random_actions = tf.cast(pick * self.num_actions, tf.int32)  # uniform over actions
             action = tf.where(coin < epsilon, random_actions, greedy)
-            next_obs, info = env_step(self.runner, action, n, self.obs_dim)
+            next_obs, info = self.runner.step(action[None])
+            next_obs, info = next_obs[0], info[0]
             # The dummy step after an episode ended (mask 0) is no transition: dropped.
             rewards, terminations, masks = (info[:, _COLUMN[name]] for name in
                                             ("rewards", "terminations", "masks"))  # fmt: skip
@@ -257,7 +268,8 @@ class DQNAgent(tf.Module):
                     totals = {name: totals[name] + stats[name] for name in STAT_NAMES}
                     updates += 1.0
             if learning and self.vector_step % hp["target_network_frequency"] == 0:
-                for target, online in zip(self._target_pairs(), self._online_pairs()):
+                for target, online in zip(self.target_network.variables,
+                                          self.q_network.variables):  # fmt: skip
                     target.assign(hp["tau"] * online + (1.0 - hp["tau"]) * target)
             info_ta = info_ta.write(t, info)
             obs = next_obs
@@ -266,21 +278,20 @@ class DQNAgent(tf.Module):
         return info_ta.stack(), stats, updates, epsilon
 
     def _gradient_step(self, hp: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        batch = self.buffer.sample(self.rng, int(self.hparams["batch_size"]))
-        next_q_online = None
-        if self.hparams["double_dqn"]:
-            next_q_online = self.q_network(batch["next_obs"])
+        batch_size = int(self.hparams["batch_size"])
+        batch = self.buffer.sample(self._draw(self.gradient_steps, 1, [batch_size]))
+        q_net = lambda x: self.q_network(x[None])[0]  # noqa: E731
+        next_q_online = q_net(batch["next_obs"]) if self.hparams["double_dqn"] else None
         target = td_target(batch["rewards"], batch["terminations"],
-                           self.target_network(batch["next_obs"]), hp["gamma"],
+                           self.target_network(batch["next_obs"][None])[0], hp["gamma"],
                            next_q_online)  # fmt: skip
         variables = self.q_network.trainable_variables
         with tf.GradientTape() as tape:
-            q_all = self.q_network(batch["obs"])
-            q = tf.gather(q_all, batch["actions"], axis=1, batch_dims=1)
+            q = tf.gather(q_net(batch["obs"]), batch["actions"], axis=1, batch_dims=1)
             loss = td_loss(q, target, self.hparams["loss"])
         grads = tape.gradient(loss, variables)
         grads, _ = tf.clip_by_global_norm(grads, hp["max_grad_norm"])
-        self.optimizer.apply(grads, variables, hp["learning_rate"])
+        self.optimizer.apply(grads, variables, hp["learning_rate"][None])
         self.gradient_steps.assign_add(1)
         return {
             "td_loss": loss,
@@ -288,14 +299,25 @@ class DQNAgent(tf.Module):
             "explained_variance": explained_variance(q, target, tf.ones_like(q)),
         }
 
+    def _meta(self) -> dict[str, Any]:
+        return {"algorithm": "dqn", "env_id": self.env_id, "env_backend": self.env_backend}
+
     def save(self, directory: str) -> None:
-        """Writes networks, optimizer, replay buffer, RNG, counters and env state."""
-        save_checkpoint(self, directory)
+        """Writes networks, optimizer, replay buffer, counters and env state."""
+        arrays = {checkpoints.name(v): v.numpy() for v in self.variables}
+        meta = {**self._meta(), "seed": self.seed, "hparams": dict(self.hparams),
+                "global_step": int(self.global_step.numpy())}  # fmt: skip
+        checkpoints.write(directory, arrays, meta, self.runner.member_state(0))
 
     def restore(self, directory: str) -> None:
         """Loads a checkpoint of :meth:`save` (structural hparams must match, see
-        :func:`agents.rollout.restore_checkpoint`)."""
-        restore_checkpoint(self, directory)
+        :func:`agents.checkpoints.read`)."""
+        _, arrays, env_state = checkpoints.read(directory, self._meta(), self.hparams)
+        if sorted(arrays) != sorted(checkpoints.name(v) for v in self.variables):
+            raise ValueError(f"checkpoint {directory} holds other variables")
+        for var in self.variables:
+            var.assign(arrays[checkpoints.name(var)])
+        self.runner.load_member_state(0, env_state)
 
     def close(self) -> None:
         self.runner.close()
@@ -322,7 +344,7 @@ def train(
         raise ValueError(f"total_timesteps={total_timesteps} is less than one vector step "
                          f"(num_envs = {agent.num_envs})")  # fmt: skip
     hp = agent.tensor_hparams(anneal_timesteps or total_timesteps)
-    chunk = max(LOG_EVERY // agent.num_envs, 1)
+    chunk = agent.chunk
     start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())
 
     while (done := int(agent.vector_step.numpy())) < total_vector_steps:
@@ -330,9 +352,9 @@ def train(
         info, stats, updates, epsilon = agent.run(tf.constant(steps, tf.int64), hp)
         agent.iteration.assign_add(1)
 
-        columns = dict(zip(EnvRunner.COLUMNS, tf.unstack(info, axis=-1)))
-        columns["dones"] = tf.maximum(columns["terminations"], columns["truncations"])
-        returns, lengths = episodes(columns)
+        columns = dict(zip(COLUMNS, np.moveaxis(info.numpy()[:steps], -1, 0)))
+        dones = np.maximum(columns["terminations"], columns["truncations"]) > 0
+        returns, lengths = columns["episode_returns"][dones], columns["episode_lengths"][dones]
         global_step = int(agent.global_step.numpy())
         metrics: dict[str, Any] = {
             "global_step": global_step,

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import agents
 from agents import dqn
-from agents.rollout import EnvError
+from agents.envs import EnvError
 
 agents.configure_threads()
 TINY = {
@@ -66,13 +66,14 @@ def test_replay_buffer_drops_masked_rows_and_wraps_around():
     np.testing.assert_array_equal(buffer.rows[:2, 2].numpy(), [0.0, 2.0])  # the actions
     add(buffer, [20.0, 21.0, 22.0, 23.0], [1, 1, 1, 1])  # rows 2, 3, 4, then 0
     assert int(buffer.size) == 5 and int(buffer.position) == 1
-    np.testing.assert_array_equal(buffer.rows[:, 0].numpy(), [23.0, 12.0, 20.0, 21.0, 22.0])
+    np.testing.assert_array_equal(buffer.rows[:5, 0].numpy(), [23.0, 12.0, 20.0, 21.0, 22.0])
 
 
 def test_replay_buffer_samples_only_rows_written():
     buffer = dqn.ReplayBuffer(capacity=100, obs_dim=1)
     add(buffer, [1.0, 2.0, 3.0], [1, 1, 1])
-    batch = buffer.sample(tf.random.Generator.from_seed(0), 2000)
+    uniform = tf.constant(np.random.default_rng(0).uniform(size=2000))
+    batch = buffer.sample(uniform)
     assert set(batch["obs"].numpy()[:, 0].tolist()) == {1.0, 2.0, 3.0}
     np.testing.assert_array_equal(batch["next_obs"].numpy(), -batch["obs"].numpy())
     np.testing.assert_array_equal(batch["actions"].numpy(), batch["obs"].numpy()[:, 0] - 1)
