@@ -52,10 +52,10 @@ def test_malformed_sweep_file_names_the_field(tmp_path):
 
 
 @pytest.mark.parametrize("agent, population, sharing, expected", [
-    ("ppo", "auto", 1, (4, 1)),  # a population: a thread a core, ops inline
-    ("a2c", 3, 2, (2, 1)),  # a worker's share of the cores
-    ("ppo", 1, 1, (1, 4)),  # one run at a time: one inter-op thread
-    ("dqn", "auto", 1, (1, 4)),  # DQN never trains as a population
+    ("ppo", "auto", 1, (1, 4)),  # a population: XLA splits each op over the cores
+    ("a2c", 3, 2, (1, 2)),  # a worker's share of the cores
+    ("ppo", 1, 1, (4, 1)),  # one run at a time: tiny ops, each inline
+    ("dqn", "auto", 1, (4, 1)),  # DQN never trains as a population
 ])  # fmt: skip
 def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expected,
                                                monkeypatch):  # fmt: skip

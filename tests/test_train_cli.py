@@ -79,3 +79,17 @@ def test_tiny_run_writes_tensorboard_scalars_and_a_checkpoint(tmp_path, capsys):
     } <= tags
     assert [e.step for e in events.Scalars("explained_variance")][-1] == 400
     assert os.path.exists(tmp_path / "ckpt" / "meta.json")
+
+
+def test_a_checkpoint_of_the_first_agents_format_exits_2_with_one_line(tmp_path):
+    old = tmp_path / "old"  # what the first agents wrote: tf.train.Checkpoint files, no format
+    old.mkdir()
+    (old / "meta.json").write_text('{"env_id": "CartPole-v1", "hparams": {}, "seed": 0}')
+    (old / "agent.index").write_text("")
+    out = subprocess.run([sys.executable, "-m", "tfhparam.train", "--restore", str(old),
+                          "--total-timesteps", "1024"], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    # TensorFlow is imported by then, and its start-up logging still comes first (issue 15)
+    ours = [line for line in out.stderr.splitlines() if line.startswith("python -m tfhparam")]
+    assert len(ours) == 1 and "older format" in ours[0], out.stderr

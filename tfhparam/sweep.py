@@ -67,14 +67,14 @@ def build_parser() -> Parser:
     add(
         "--inter-op-threads",
         type=int,
-        help="TensorFlow inter-op threads (default: the process's cores when it trains "
-        "populations, else 1; 0: TensorFlow's default)",
+        help="TensorFlow inter-op threads (default: 1 when the process trains "
+        "populations, else its cores; 0: TensorFlow's default)",
     )
     add(
         "--intra-op-threads",
         type=int,
-        help="TensorFlow intra-op threads (default: 1 when the process trains populations, "
-        "else its cores; 0: TensorFlow's default)",
+        help="TensorFlow intra-op threads (default: the process's cores when it trains "
+        "populations, else 1; 0: TensorFlow's default)",
     )
     add("--quiet", action="store_true", help="no progress lines")
     return parser

@@ -43,8 +43,8 @@ def build_parser(agent: str | None) -> Parser:
     parser.add_argument(
         "--inter-op-threads",
         type=int,
-        default=1,
-        help="TensorFlow inter-op threads (1 is fastest on small CPUs)",
+        help="TensorFlow inter-op threads (default: the cores, each op inline: fastest for "
+        "a lone agent's compiled iterations)",
     )
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
     if agent is not None:
@@ -91,8 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SpaceError) as error:
         fail(str(error), prog=PROG)
 
-    agents.configure_threads(inter_op=args.inter_op_threads)
-    from agents.rollout import EnvError
+    inter_op, intra_op = agents.thread_counts(populations=False, cores=os.cpu_count() or 1)
+    agents.configure_threads(inter_op if args.inter_op_threads is None else args.inter_op_threads,
+                             intra_op)  # fmt: skip
+    from agents.envs import EnvError
     from tfhparam.tensorboard import RunWriter, write_hparams_config
 
     module = agents.load(args.agent)
@@ -110,18 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer.session_start({**hparams, "env": args.env, "seed": args.seed}, group=run_dir)
 
     recent: deque[float] = deque(maxlen=20)
-    start, last_print, status = time.perf_counter(), 0.0, "success"
+    start, last_print, status, steps = time.perf_counter(), 0.0, "success", 0
     try:
         for metrics in module.train(agent, args.total_timesteps):
             recent.extend(metrics["episode_returns"].tolist())
             writer.scalars(metrics["global_step"], metrics)
+            steps = metrics["global_step"]
             losses = [v for k, v in metrics.items() if k.startswith("losses/")]
-            if not all(math.isfinite(v) for v in losses):
+            if "error" in metrics or not all(math.isfinite(v) for v in losses):
                 status = "failure"
-                print(
-                    f"{PROG}: diverged: non-finite loss at step {metrics['global_step']}",
-                    file=sys.stderr,
-                )
+                reason = metrics.get("error", f"diverged: non-finite loss at step {steps}")
+                print(f"{PROG}: {reason}", file=sys.stderr)
                 break
             now = time.perf_counter()
             if not args.quiet and now - last_print > 2.0:
@@ -145,7 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent.close()
 
     elapsed = time.perf_counter() - start
-    steps = int(agent.global_step.numpy())
     mean = f"{sum(recent) / len(recent):.1f}" if recent else "n/a"
     print(
         f"{args.agent} on {args.env}: {steps} steps in {elapsed:.1f}s "

@@ -74,7 +74,16 @@ PopulationRunner = Callable[[Sequence[RunSpec], set], Iterator[list[Mapping[str,
 
 
 def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
-    """Trains a real agent for ``spec``, yielding its metrics; checkpoints at the end."""
+    """Trains a real agent for ``spec``, yielding its metrics; checkpoints at the end.
+
+    PPO and A2C run as a population of one (:func:`train_population`), so a process that
+    trains runs one at a time compiles each shape once too.
+    """
+    if spec.agent in agents.POPULATION_AGENTS:
+        for members in train_population([spec], set()):
+            if members[0] is not None:
+                yield members[0]
+        return
     module = agents.load(spec.agent)
     agent = module.make_agent(spec.env_id, spec.hparams, seed=spec.seed,
                               env_backend=spec.env_backend)  # fmt: skip
@@ -87,24 +96,38 @@ def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
         agent.close()
 
 
+# Populations kept for reuse, by shape: a new batch of the same shape resets one in place
+# and runs its compiled program again (no tracing, no XLA compilation).
+_POPULATIONS: dict[tuple, Any] = {}
+_KEEP_POPULATIONS = 4
+
+
 def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
     """Trains runs of one env, agent and shape as one population (``agents.population``).
 
     Members restore their own checkpoints (Hyperband promotions, PBT) and each writes its
-    own at the end, in the single agent's format. A member whose checkpoint cannot be
-    restored reports the ``error`` in its first entry and does not train.
+    own at the end, in the lone agent's format. A member whose checkpoint cannot be
+    restored reports the ``error`` in its first entry and does not train. A population of
+    this shape trained earlier in the process is reset and reused.
     """
     from agents import population
 
     first = specs[0]
-    group = population.Population(first.agent, first.env_id, [s.hparams for s in specs],
-                                  [s.seed for s in specs], first.env_backend)  # fmt: skip
+    hparams, seeds = [s.hparams for s in specs], [s.seed for s in specs]
+    key = population.shape_key(first.agent, first.env_id, first.env_backend, hparams)
+    if key in _POPULATIONS:
+        group = _POPULATIONS.pop(key)
+        group.reset(hparams, seeds)
+    else:
+        group = population.Population(first.agent, first.env_id, hparams, seeds,
+                                      first.env_backend)  # fmt: skip
+    finished = False
     try:
         errors = {}
         for member, spec in enumerate(specs):
             if spec.restore:
                 try:
-                    group.restore_member(member, spec.restore)
+                    group.restore(spec.restore, member)
                 except (ValueError, OSError) as error:
                     errors[member] = f"restoring {spec.restore}: {error}"
                     group.stop(member)
@@ -114,12 +137,18 @@ def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
             yield members
             for member in stopped:
                 group.stop(member)
-        finished = group.active.numpy()
+        active = group.active.numpy()
         for member, spec in enumerate(specs):
-            if finished[member] and member not in stopped:
-                group.save_member(member, spec.save)
+            if active[member] and member not in stopped:
+                group.save(spec.save, member)
+        finished = True
     finally:
-        group.close()
+        if finished:  # kept for the next batch of its shape
+            _POPULATIONS[key] = group
+            while len(_POPULATIONS) > _KEEP_POPULATIONS:
+                _POPULATIONS.pop(next(iter(_POPULATIONS))).close()
+        else:
+            group.close()
 
 
 def lockstep(runner: Runner) -> PopulationRunner:
@@ -654,11 +683,8 @@ class RLTuner(base_tuner.BaseTuner):
             ended[state.trial.trial_id] = error
             stopped.update(m for m, log in enumerate(group) if log.state is state)
 
-        run_together = self.population_runner
-        if len(group) == 1 and run_together is train_population:
-            run_together = lockstep(self.runner)  # a lone run is faster as a single agent
         try:
-            for entries in run_together([log.spec for log in group], stopped):
+            for entries in self.population_runner([log.spec for log in group], stopped):
                 for member, metrics in enumerate(entries):
                     log = group[member]
                     if metrics is None or member in stopped:
