@@ -38,7 +38,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         final = sum(last20) / len(last20)
         finals.append(final)
-        steps = int(agent.global_step.numpy())
+        steps = int(agent.global_step.numpy().max())
         print(
             f"{args.agent} {args.env} seed {seed}: last-20 mean return {final:.1f} after "
             f"{steps} steps, {elapsed:.0f}s ({steps / elapsed:.0f} steps/s)",

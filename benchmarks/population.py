@@ -1,31 +1,30 @@
-"""Population training against one run at a time, measured in one run.
+"""The on-policy core's speed: populations, lone agents and whole sweeps, against
+PureJaxRL measured in the same run.
 
-    python benchmarks/population.py sweep --repeats 1     # the 32-trial sweep, both ways
-    python benchmarks/population.py scaling               # steps/s and memory, P = 1..128
-    python benchmarks/population.py profile               # rollout / update split, P = 1..32
+    python benchmarks/population.py scaling --repeats 3 --peer-python ~/peer/bin/python \
+        --purejaxrl PATH                      # steps/s, P = 1..128, and the peer at 1 and 32
+    python benchmarks/population.py sweep --space continuous --peer-python ... --purejaxrl ...
+    python benchmarks/population.py threads   # thread pools under XLA, lone agent and P = 32
+
+``scaling``: P identical PPO configs (CartPole-v1, CleanRL's configuration, seeds 0..P-1)
+trained as one population (``lone agent``: ``ppo.make_agent``, a population of one), each
+in its own process: summed env steps/s over 10 iterations after two (the first compiles),
+the first call's seconds, and peak resident memory. The peer: PureJaxRL's PPO with the same
+configuration, one agent and 32 ``vmap``-ed (``purejaxrl_peer.py``, its own venv),
+steady-state steps/s (median of 3 calls of the compiled program).
 
 ``sweep``: a 32-trial random PPO sweep on CartPole-v1 (100k env steps a trial, one seed,
-seed 1), the whole command timed, four ways: ``--population auto`` (populations, one
-worker process a core); ``--population auto --workers 1`` (populations in one process);
-``--population 1 --workers 1`` (one trial at a time, the issue's baseline); and
-``--population 1 --workers auto`` (one trial a core in worker processes, our best path
-without populations).
-``--space default`` searches PPO's default space (three minibatch counts: three
-populations); ``--space continuous`` searches only per-member hparams (learning rate,
-entropy, clip, GAE lambda, gamma, value coefficient, gradient norm: one population of 32).
+seed 1), the whole command timed (start-up, compilation, checkpoints and results
+included), in the chosen ``--settings``: ``population`` (``--population auto``: a worker
+process a core, each training its share as populations), ``population, one process``
+(``--workers 1``), ``one at a time`` (``--population 1 --workers 1``), ``one a core``
+(``--population 1 --workers auto``). The peer: PureJaxRL training the same 32 agents for
+the same steps, vmapped, compilation included. ``--space default`` searches PPO's default
+space (three minibatch counts: three shapes); ``--space continuous`` only per-member
+hparams (one shape).
 
-``profile``: where one PPO iteration's time goes (CartPole-v1, PPO defaults: 4 epochs of 4
-minibatches), for P = 1, 8, 32, each in its own process: the rollout (``collect``), the
-update (``update``), one minibatch step, and the first call of each (tracing). The same
-with other thread pools (``default`` is :func:`agents.thread_counts`: one inter-op thread
-a core, ops inline), with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) and with the update
-compiled by XLA (``jit_compile=True``).
-
-``scaling``: P identical PPO configs (CartPole-v1, defaults, seeds 0..P-1) trained as one
-population, each P in its own process: summed env steps/s over 10 iterations after one
-warm-up iteration, and the process's peak resident memory. The peer is one PPO agent
-alone (``agents.ppo``), measured in the same run the same way. Each uses the thread pools
-that pay for it (:func:`agents.thread_counts`).
+``threads``: steps/s of a lone agent and of P = 32 under several TensorFlow thread pools
+(inter-op, intra-op), interleaved, medians.
 """
 
 import argparse
@@ -76,119 +75,136 @@ def sweep_seconds(setting: str, space: str, trials: int, steps: int) -> float:
 
 
 def run_sweeps(args) -> None:
-    seconds = {name: [] for name in SETTINGS}
+    seconds = {name: [] for name in args.settings}
     total_steps = args.trials * args.steps
     for _ in range(args.repeats):
-        for name in SETTINGS:
+        for name in args.settings:
             seconds[name].append(sweep_seconds(name, args.space, args.trials, args.steps))
+        if args.purejaxrl:  # the peer: the same agents vmapped, compilation included
+            row = peer_rate(argparse.Namespace(**{**vars(args), "peer_timesteps": args.steps}),
+                            args.trials)  # fmt: skip
+            seconds.setdefault("PureJaxRL", []).append(row["first"])
         print(" | ".join(f"{name}: {times[-1]:.1f}s ({total_steps / times[-1]:,.0f} steps/s)"
                          for name, times in seconds.items()), flush=True)  # fmt: skip
     medians = {name: statistics.median(times) for name, times in seconds.items()}
-    together = medians["population"]
+    first = args.settings[0]
+    together = medians[first]
     print(f"SUMMARY space={args.space} medians: " + ", ".join(
-        f"{name} {m:.1f}s ({total_steps / m:,.0f} steps/s, population {m / together:.2f}x "
-        f"faster)" for name, m in medians.items() if name != "population"
-    ) + f"; population {together:.1f}s ({total_steps / together:,.0f} steps/s)")  # fmt: skip
+        f"{name} {m:.1f}s ({total_steps / m:,.0f} steps/s; {first} {m / together:.2f}x "
+        f"faster)" for name, m in medians.items() if name != first
+    ) + f"; {first} {together:.1f}s ({total_steps / together:,.0f} steps/s)")  # fmt: skip
 
 
-def measure(members: int, iterations: int = 10) -> dict:
-    """Steps/s of ``members`` PPO runs as one population (0: one lone agent)."""
+def measure(members: int, seconds: float = 6.0) -> dict:
+    """Steps/s of ``members`` PPO runs as one population (0: one lone agent, ``ppo.make_agent``)."""
     import agents
 
-    agents.configure_threads(*agents.thread_counts(members > 0, os.cpu_count() or 1))
-    from agents import population, ppo
-
-    if members == 0:
-        agent = ppo.make_agent("CartPole-v1", {}, seed=0)
-        runs = ppo.train(agent, 10**9)
-        count, unit = 1, agent.num_envs * agent.num_steps
-    else:
-        group = population.Population("ppo", "CartPole-v1", [{}] * members, range(members))
-        runs = population.train(group, 10**9)
-        count, unit = members, group.num_envs * group.num_steps
-    next(runs)  # traces
-    start = time.perf_counter()
-    for _ in range(iterations):
-        next(runs)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"members": members, "steps_per_second": count * unit * iterations / seconds,
-            "peak_mib": peak}  # fmt: skip
-
-
-def run_scaling(args) -> None:
-    rows = []
-    for members in [0, *args.sizes]:
-        out = subprocess.run([sys.executable, __file__, "measure", str(members)], check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
-        row = json.loads(out.strip().splitlines()[-1])
-        rows.append(row)
-        name = "lone agent" if members == 0 else f"P={members}"
-        print(f"{name:>10}: {row['steps_per_second']:>9,.0f} steps/s summed, "
-              f"peak memory {row['peak_mib']:.0f} MiB", flush=True)  # fmt: skip
-    lone = rows[0]["steps_per_second"]
-    print("SUMMARY " + ", ".join(f"P={r['members']} {r['steps_per_second'] / lone:.2f}x"
-                                 for r in rows[1:]) + " of the lone agent")  # fmt: skip
-
-
-PROFILE_VARIANTS = {
-    "default": {},
-    "1 inter-op, TF's intra-op threads": {"TFHPARAM_BENCH_THREADS": "1,0"},
-    "TF's default threads": {"TFHPARAM_BENCH_THREADS": "0,0"},
-    "oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
-    "XLA update": {"TFHPARAM_BENCH_XLA": "1"},
-}
-
-
-def profile(members: int, iterations: int = 8) -> dict:
-    """Milliseconds of one population iteration's rollout and update (medians)."""
-    import agents
-
-    threads = agents.thread_counts(True, os.cpu_count() or 1)
+    threads = agents.thread_counts(members > 0, os.cpu_count() or 1)
     if os.environ.get("TFHPARAM_BENCH_THREADS"):
         threads = tuple(int(n) for n in os.environ["TFHPARAM_BENCH_THREADS"].split(","))
     agents.configure_threads(*threads)
-    import tensorflow as tf
+    from agents import population, ppo
 
-    from agents import population
-
-    group = population.Population("ppo", "CartPole-v1", [{}] * members, range(members))
-    if os.environ.get("TFHPARAM_BENCH_XLA"):
-        group.update = tf.function(group._ppo_update, jit_compile=True)
-    running = tf.ones([members], tf.bool)
-    learning_rate = tf.fill([members], 2.5e-4)
-    collect, update = [], []
-    for _ in range(iterations + 1):  # the first: tracing
-        start = time.perf_counter()
-        batch = group.collect(running)
-        batch["rewards"].numpy()
-        middle = time.perf_counter()
-        group.update(batch, learning_rate, running)["finite"].numpy()
-        collect.append(middle - start)
-        update.append(time.perf_counter() - middle)
-    hp = group.hparams(0)
-    return {
-        "trace_s": collect[0] + update[0],
-        "collect_ms": 1e3 * statistics.median(collect[1:]),
-        "update_ms": 1e3 * statistics.median(update[1:]),
-        "minibatch_steps": hp["update_epochs"] * hp["num_minibatches"],
-        "steps": members * group.num_envs * group.num_steps,
-    }
+    if members == 0:
+        group = ppo.make_agent("CartPole-v1", {}, seed=0)
+    else:
+        group = population.Population("ppo", "CartPole-v1", [{}] * members, range(members))
+    runs = population.train(group, 10**9)
+    start = time.perf_counter()
+    next(runs)  # traces and compiles
+    first = time.perf_counter() - start
+    for _ in range(2 * group.iterations_per_call):
+        next(runs)
+    start_step, start = int(group.global_step.numpy().sum()), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        next(runs)
+    seconds = time.perf_counter() - start
+    steps = int(group.global_step.numpy().sum()) - start_step
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"members": members, "steps_per_second": steps / seconds, "first_s": first,
+            "peak_mib": peak}  # fmt: skip
 
 
-def run_profile(args) -> None:
-    for members in args.sizes:
-        for name, env in PROFILE_VARIANTS.items():
-            out = subprocess.run([sys.executable, __file__, "measure", str(members), "--profile"],
+def peer_rate(args, members: int) -> dict:
+    """PureJaxRL's ``members`` vmapped PPO agents (``purejaxrl_peer.py``), in its venv.
+
+    JAX's CPU runtime here sometimes stalls (a sleeping process, no progress): a run that
+    takes over ten minutes is killed and run once more.
+    """
+    command = [args.peer_python, os.path.join(os.path.dirname(__file__), "purejaxrl_peer.py"),
+               "--purejaxrl", args.purejaxrl, "--agents", str(members), "--timesteps",
+               str(args.peer_timesteps), "--repeats", "3"]  # fmt: skip
+    for attempt in range(2):
+        try:
+            out = subprocess.run(command, check=True, capture_output=True, text=True,
+                                 timeout=600).stdout  # fmt: skip
+            return json.loads(out.strip().splitlines()[-1])
+        except subprocess.TimeoutExpired:
+            print(f"PureJaxRL {members}: stalled, attempt {attempt + 1}", flush=True)
+    raise RuntimeError("PureJaxRL stalled twice")
+
+
+def run_scaling(args) -> None:
+    rates: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        for members in [0, *args.sizes]:
+            out = subprocess.run([sys.executable, __file__, "measure", str(members)],
                                  check=True, capture_output=True, text=True,
-                                 env={**os.environ, **env}).stdout  # fmt: skip
-            r = json.loads(out.strip().splitlines()[-1])
-            total = (r["collect_ms"] + r["update_ms"]) / 1e3
-            print(f"P={members:<3} {name:>33}: collect {r['collect_ms']:6.1f} ms, update "
-                  f"{r['update_ms']:6.1f} ms ({r['update_ms'] / r['minibatch_steps']:.2f} ms a "
-                  f"minibatch step, {r['update_ms'] / 1e3 / total:.0%} of the iteration), "
-                  f"{r['steps'] / total:,.0f} steps/s, first call {r['trace_s']:.1f} s",
-                  flush=True)  # fmt: skip
+                                 env={**os.environ, **THREADS[args.threads]}).stdout  # fmt: skip
+            row = json.loads(out.strip().splitlines()[-1])
+            name = "lone agent" if members == 0 else f"P={members}"
+            rates.setdefault(name, []).append(row["steps_per_second"])
+            print(
+                f"{name:>10}: {row['steps_per_second']:>9,.0f} steps/s summed, first call "
+                f"{row['first_s']:.1f} s, peak memory {row['peak_mib']:.0f} MiB",
+                flush=True,
+            )
+        if args.purejaxrl:
+            for members in args.peer_sizes:
+                row = peer_rate(args, members)
+                rates.setdefault(f"PureJaxRL {members}", []).append(row["steady"])
+                print(
+                    f"PureJaxRL {members:>3}: {row['steady']:>9,.0f} steps/s summed "
+                    f"(first call, compile included: {row['first']:.1f} s)",
+                    flush=True,
+                )
+    m = {name: statistics.median(values) for name, values in rates.items()}
+    print("SUMMARY medians: " + ", ".join(f"{k} {v:,.0f}" for k, v in m.items()))
+    if args.purejaxrl:
+        for members in args.peer_sizes:
+            ours = m["lone agent"] if members == 1 else m.get(f"P={members}")
+            if ours:
+                print(
+                    f"SUMMARY {members} agent(s): ours / PureJaxRL's = "
+                    f"{ours / m[f'PureJaxRL {members}']:.2f}x"
+                )
+
+
+THREADS = {  # TFHPARAM_BENCH_THREADS: inter-op,intra-op (0: TensorFlow's default)
+    "by mode": {},  # agents.thread_counts
+    "0,0": {"TFHPARAM_BENCH_THREADS": "0,0"},
+    "1,1": {"TFHPARAM_BENCH_THREADS": "1,1"},
+    "2,1": {"TFHPARAM_BENCH_THREADS": "2,1"},
+    "1,2": {"TFHPARAM_BENCH_THREADS": "1,2"},
+}
+
+
+def run_threads(args) -> None:
+    """Steps/s under each thread setting, interleaved (medians)."""
+    rates: dict[tuple, list[float]] = {}
+    for _ in range(args.repeats):
+        for members in args.sizes:
+            for name, env in THREADS.items():
+                out = subprocess.run([sys.executable, __file__, "measure", str(members)],
+                                     check=True, capture_output=True, text=True,
+                                     env={**os.environ, **env}).stdout  # fmt: skip
+                rate = json.loads(out.strip().splitlines()[-1])["steps_per_second"]
+                rates.setdefault((members, name), []).append(rate)
+    for (members, name), values in rates.items():
+        print(
+            f"P={members or 'lone':<4} threads {name:>8}: {statistics.median(values):>9,.0f} "
+            f"steps/s (median of {len(values)})"
+        )
 
 
 def main() -> None:
@@ -199,22 +215,30 @@ def main() -> None:
     sweep.add_argument("--trials", type=int, default=32)
     sweep.add_argument("--steps", type=int, default=100_000)
     sweep.add_argument("--space", choices=sorted(SPACES), default="default")
+    sweep.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS))
     scaling = sub.add_parser("scaling")
     scaling.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 128])
-    profiling = sub.add_parser("profile")
-    profiling.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
+    scaling.add_argument("--repeats", type=int, default=1)
+    scaling.add_argument("--threads", choices=sorted(THREADS), default="by mode")
+    threads = sub.add_parser("threads")
+    threads.add_argument("--sizes", type=int, nargs="+", default=[0, 32])
+    threads.add_argument("--repeats", type=int, default=3)
+    for command in (sweep, scaling):
+        command.add_argument("--peer-python", help="the peer venv's python")
+        command.add_argument("--purejaxrl", help="PureJaxRL's checkout (see purejaxrl_peer.py)")
+        command.add_argument("--peer-sizes", type=int, nargs="+", default=[1, 32])
+        command.add_argument("--peer-timesteps", type=int, default=100_000)
     one = sub.add_parser("measure")
     one.add_argument("members", type=int)
-    one.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if args.command == "sweep":
         run_sweeps(args)
     elif args.command == "scaling":
         run_scaling(args)
-    elif args.command == "profile":
-        run_profile(args)
+    elif args.command == "threads":
+        run_threads(args)
     else:
-        print(json.dumps(profile(args.members) if args.profile else measure(args.members)))
+        print(json.dumps(measure(args.members)))
 
 
 if __name__ == "__main__":

@@ -1,83 +1,95 @@
-"""Training speed against the raw stepping rate of the same vector env, in one run.
+"""Lone agents' training speed against PureJaxRL on the same machine, in one run.
 
-    python benchmarks/speed.py --repeats 3
+    python benchmarks/speed.py --repeats 3 \
+        --peer-python ~/peer/bin/python --purejaxrl PATH   # the peer: see purejaxrl_peer.py
 
-Peers: gymnasium's 4-env and 1-env CartPole-v1 stepped with random actions (precomputed,
-so only the env is timed). Agents: steady-state env steps/s of PPO with CleanRL's default
-configuration (4 envs x 128 steps, 4 epochs x 4 minibatches), of A2C with its defaults
-(8 envs x 5 steps) and of DQN with CleanRL's defaults (1 env, a gradient step every 10
-steps, measured after learning starts), start-up and tracing excluded. Measurements are
-interleaved and the medians reported; each agent is compared with the raw env of its
-own number of envs. Each agent runs twice: with gymnasium's env (``--env-backend
-gymnasium``) and with its TensorFlow version (``auto``, the default).
+Ours: steady-state env steps/s on CartPole-v1 (compilation and warm-up excluded) of PPO
+with CleanRL's configuration (4 envs x 128 steps, 4 epochs x 4 minibatches), A2C with its
+defaults (8 envs x 5 steps, one gradient step) and DQN with CleanRL's defaults (1 env, a
+gradient step every 10 steps, measured after ``learning_starts``). Each runs with our
+TensorFlow CartPole (``tf``: the whole iteration one XLA program) and with gymnasium's
+(``gymnasium``: the rollout a graph calling NumPy, the update compiled). The peer:
+PureJaxRL's ``ppo.py`` with the same PPO configuration, and with A2C's shape (8 envs x 5
+steps, 1 epoch of 1 minibatch) for A2C. PureJaxRL's ``dqn.py`` needs flashbax and wandb and
+was not run: DQN is compared with its own gymnasium path. Each measurement runs in its own
+process; rounds are interleaved and medians reported.
 """
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
-import numpy as np
-
-import agents
-from agents.rollout import make_vec_env
+A2C_SHAPE = ["NUM_ENVS=8", "NUM_STEPS=5", "UPDATE_EPOCHS=1", "NUM_MINIBATCHES=1"]
 
 
-def raw_env_rate(num_envs: int, steps: int = 20_000) -> float:
-    env = make_vec_env("CartPole-v1", num_envs)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, size=(steps, num_envs))
-    start = time.perf_counter()
-    for action in actions:
-        env.step(action)
-    return steps * num_envs / (time.perf_counter() - start)
+def measure(name: str, backend: str, seconds: float) -> dict:
+    """Steady steps/s of one lone agent (run in a process of its own)."""
+    import agents
 
-
-def agent_rate(name: str, seconds: float, env_backend: str) -> float:
+    agents.configure_threads(*agents.thread_counts(False, os.cpu_count() or 1))
     module = agents.load(name)
-    agent = module.make_agent("CartPole-v1", {}, seed=0, env_backend=env_backend)
-    iterations = module.train(agent, 10**9)
-    learning_starts = int(agent.hparams.get("learning_starts", 0))
-    while int(agent.global_step.numpy()) < learning_starts or agent.iteration.numpy() < 3:
-        next(iterations)  # tracing, warm-up, and DQN's steps before learning starts
-    start_step, start = int(agent.global_step.numpy()), time.perf_counter()
+    agent = module.make_agent("CartPole-v1", {}, seed=0, env_backend=backend)
+    runs = module.train(agent, 10**9)
+    start = time.perf_counter()
+    next(runs)
+    first = time.perf_counter() - start
+    learning_starts = int(module.SPACE.resolve({}).get("learning_starts", 0))
+    while int(agent.global_step.numpy().max()) < learning_starts + 2000:
+        next(runs)  # warm-up, and DQN's steps before learning starts
+    start_step, start = int(agent.global_step.numpy().max()), time.perf_counter()
     while time.perf_counter() - start < seconds:
-        next(iterations)
-    rate = (int(agent.global_step.numpy()) - start_step) / (time.perf_counter() - start)
+        next(runs)
+    rate = (int(agent.global_step.numpy().max()) - start_step) / (time.perf_counter() - start)
     agent.close()
-    return rate
+    return {"steps_per_second": rate, "first_s": first}
+
+
+def peer(args, settings: list[str]) -> float:
+    out = subprocess.run([args.peer_python, os.path.join(os.path.dirname(__file__),
+                                                         "purejaxrl_peer.py"),
+                          "--purejaxrl", args.purejaxrl, "--agents", "1", "--timesteps",
+                          "100000", "--repeats", "3", "--set", *settings],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return float(json.loads(out.strip().splitlines()[-1])["steady"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--inter-op-threads", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--peer-python", help="the peer venv's python")
+    parser.add_argument("--purejaxrl", help="PureJaxRL's checkout")
+    parser.add_argument("--measure", nargs=2, metavar=("AGENT", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    agents.configure_threads(inter_op=args.inter_op_threads)
-    rates: dict[str, list[float]] = {"raw4": [], "raw1": []}
+    if args.measure:
+        print(json.dumps(measure(*args.measure, args.seconds)))
+        return
+    rates: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        rates["raw4"].append(raw_env_rate(4))
-        rates["raw1"].append(raw_env_rate(1))
-        for name in agents.AGENTS:
-            for backend in ("gymnasium", "tf"):
-                key = name if backend == "gymnasium" else f"{name}-tf"
-                rates.setdefault(key, []).append(agent_rate(name, args.seconds, backend))
-        print(" | ".join(f"{name} {values[-1]:.0f}" for name, values in rates.items())
-              + " steps/s", flush=True)  # fmt: skip
-    m = {name: statistics.median(values) for name, values in rates.items()}
-    print(
-        f"SUMMARY medians: raw 4-env {m['raw4']:.0f} steps/s, raw 1-env {m['raw1']:.0f}; "
-        f"PPO {m['ppo']:.0f} ({m['ppo'] / m['raw4']:.3f} of raw 4-env), "
-        f"A2C {m['a2c']:.0f} (8 envs; {m['a2c'] / m['raw4']:.3f} of raw 4-env), "
-        f"DQN {m['dqn']:.0f} ({m['dqn'] / m['raw1']:.3f} of raw 1-env)"
-    )
-    print(
-        "SUMMARY TensorFlow envs (--env-backend auto): "
-        + ", ".join(
-            f"{n.upper()} {m[n + '-tf']:.0f} ({m[n + '-tf'] / m[n]:.2f}x gymnasium's)"
-            for n in agents.AGENTS
-        )  # fmt: skip
-    )
+        for name in ("ppo", "a2c", "dqn"):
+            for backend in ("tf", "gymnasium"):
+                out = subprocess.run([sys.executable, __file__, "--measure", name, backend,
+                                      "--seconds", str(args.seconds)], check=True,
+                                     capture_output=True, text=True).stdout  # fmt: skip
+                row = json.loads(out.strip().splitlines()[-1])
+                rates.setdefault(f"{name} {backend}", []).append(row["steps_per_second"])
+        if args.purejaxrl:
+            rates.setdefault("purejaxrl ppo", []).append(peer(args, []))
+            rates.setdefault("purejaxrl a2c-shape", []).append(peer(args, A2C_SHAPE))
+        print(" | ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()) + " steps/s", flush=True)
+    m = {k: statistics.median(v) for k, v in rates.items()}
+    summary = [f"{k} {v:,.0f}" for k, v in m.items()]
+    if args.purejaxrl:
+        summary.append(f"PPO tf / PureJaxRL {m['ppo tf'] / m['purejaxrl ppo']:.2f}x")
+        summary.append(
+            f"A2C tf / PureJaxRL A2C-shape {m['a2c tf'] / m['purejaxrl a2c-shape']:.2f}x"
+        )
+    summary.append(f"DQN tf / DQN gymnasium {m['dqn tf'] / m['dqn gymnasium']:.2f}x")
+    print("SUMMARY medians: " + ", ".join(summary))
 
 
 if __name__ == "__main__":
