@@ -1,6 +1,8 @@
 """Math and networks shared by the agents: pure functions first, small modules after.
 
-Shapes: rollout tensors are ``[T, N]`` (time, env); a flat batch is ``[B]``. ``mask`` is 1.0
+Shapes: a member axis leads everything a population holds (``[P, ...]``); rollout tensors
+are ``[T, P, N]`` (time, member, env), a flat batch ``[P, B]``; the math below also takes
+them without a member axis (``[T, N]``, ``[B]``), as the tests do. ``mask`` is 1.0
 for a real transition and 0.0 for the dummy step a gymnasium vector env takes right after
 an episode ends (next-step autoreset): masked entries count in no loss or statistic.
 """
