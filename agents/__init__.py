@@ -30,13 +30,24 @@ AGENTS = ("ppo", "a2c", "dqn")
 
 # The hparams whose product is a run's smallest unit of env steps: one rollout for the
 # on-policy agents, one vector step for DQN. Budgets are whole multiples of it.
-UNIT_HPARAMS = {"ppo": ("num_envs", "num_steps"), "a2c": ("num_envs", "num_steps"),
-                "dqn": ("num_envs",)}  # fmt: skip
+UNIT_HPARAMS = {
+    "ppo": ("num_envs", "num_steps"),
+    "a2c": ("num_envs", "num_steps"),
+    "dqn": ("num_envs",),
+}
 # Hparams that shape a run's variables or env (network, buffer, env count, rollout): a
 # checkpoint continues only under the same values; PBT never perturbs them. Any other
 # hparam may change between a save and a restore (a new learning rate, say).
-STRUCTURAL_HPARAMS = ("num_envs", "num_steps", "hidden_size", "num_layers", "activation",
-                      "buffer_size", "norm_obs", "norm_reward")  # fmt: skip
+STRUCTURAL_HPARAMS = (
+    "num_envs",
+    "num_steps",
+    "hidden_size",
+    "num_layers",
+    "activation",
+    "buffer_size",
+    "norm_obs",
+    "norm_reward",
+)
 # Where envs run: auto (our TensorFlow version of a classic-control env where one exists,
 # see agents.tf_envs), tf (that version, required) or gymnasium (gymnasium's own).
 ENV_BACKENDS = ("auto", "tf", "gymnasium")
@@ -44,9 +55,17 @@ ENV_BACKENDS = ("auto", "tf", "gymnasium")
 # members of one population must share: they shape its tensors or its graph. Every other
 # hparam is a [P] tensor, one value per member.
 POPULATION_AGENTS = ("ppo", "a2c")
-POPULATION_KEY_HPARAMS = ("num_envs", "num_steps", "num_minibatches", "hidden_size",
-                          "num_layers", "activation", "norm_obs", "norm_reward",
-                          "optimizer")  # fmt: skip
+POPULATION_KEY_HPARAMS = (
+    "num_envs",
+    "num_steps",
+    "num_minibatches",
+    "hidden_size",
+    "num_layers",
+    "activation",
+    "norm_obs",
+    "norm_reward",
+    "optimizer",
+)
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 

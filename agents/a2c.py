@@ -57,26 +57,39 @@ def update(
     Returns the :data:`STAT_NAMES` statistics, ``[P]`` each.
     """
     hp = population.hp
-    advantages = tf.where(hp["norm_adv"][:, None],
-                          masked_normalize(data["advantages"], data["masks"], axis=-1),
-                          data["advantages"])  # fmt: skip
+    advantages = tf.where(
+        hp["norm_adv"][:, None],
+        masked_normalize(data["advantages"], data["masks"], axis=-1),
+        data["advantages"],
+    )
     variables = population.network.trainable_variables
     with tf.GradientTape() as tape:
         logprob, entropy, values = population.network.evaluate(data["obs"], data["actions"])
-        out = a2c_loss(logprob, advantages, values, data["returns"], entropy, data["masks"],
-                       hp["vf_coef"], hp["ent_coef"], axis=-1)  # fmt: skip
+        out = a2c_loss(
+            logprob,
+            advantages,
+            values,
+            data["returns"],
+            entropy,
+            data["masks"],
+            hp["vf_coef"],
+            hp["ent_coef"],
+            axis=-1,
+        )
         total = tf.reduce_sum(tf.where(running, out["loss"], 0.0))  # summed, not averaged
     grads = tape.gradient(total, variables)
     grads, _ = clip_by_member_norm(grads, hp["max_grad_norm"])
     population.optimizer.apply(grads, variables, learning_rate, running)
     stats = {f"losses/{k}": out[k] for k in LOSS_NAMES}
-    stats["explained_variance"] = explained_variance(data["values"], data["returns"],
-                                                     data["masks"], axis=-1)  # fmt: skip
+    stats["explained_variance"] = explained_variance(
+        data["values"], data["returns"], data["masks"], axis=-1
+    )
     return stats
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
-               env_backend: str = "auto") -> Population:  # fmt: skip
+def make_agent(
+    env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0, env_backend: str = "auto"
+) -> Population:
     """A lone A2C agent: a population of one; ``hparams`` override :data:`SPACE`'s defaults
     (checked). ``env_backend``: as :func:`agents.ppo.make_agent`."""
     return Population("a2c", env_id, [hparams or {}], [seed], env_backend)

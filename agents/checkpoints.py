@@ -24,8 +24,12 @@ import agents
 FORMAT = 2
 
 
-def write(directory: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
-          env_state: bytes | None) -> None:  # fmt: skip
+def write(
+    directory: str,
+    arrays: Mapping[str, np.ndarray],
+    meta: Mapping[str, Any],
+    env_state: bytes | None,
+) -> None:
     """Writes a checkpoint to ``directory`` (replacing any there)."""
     tmp = directory.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -64,17 +68,22 @@ def read(directory: str, expected: Mapping[str, Any], hparams: Mapping[str, Any]
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"no checkpoint in {directory}: {error}") from None
     if meta.get("format") != FORMAT:
-        raise ValueError(f"checkpoint {directory} is of an older format (tfhparam's first "
-                         "agents); it cannot continue: train it again")  # fmt: skip
+        raise ValueError(
+            f"checkpoint {directory} is of an older format (tfhparam's first "
+            "agents); it cannot continue: train it again"
+        )
     for field, value in expected.items():
         if meta.get(field) != value:
-            raise ValueError(f"checkpoint {directory} was written for {field} "
-                             f"{meta.get(field)!r}, not {value!r}")  # fmt: skip
+            raise ValueError(
+                f"checkpoint {directory} was written for {field} {meta.get(field)!r}, not {value!r}"
+            )
     for name in agents.STRUCTURAL_HPARAMS:
         saved = meta["hparams"].get(name)
         if name in hparams and saved != hparams[name]:
-            raise ValueError(f"checkpoint {directory} was written for other hparams: "
-                             f"{name}={saved!r}, not {hparams[name]!r}")  # fmt: skip
+            raise ValueError(
+                f"checkpoint {directory} was written for other hparams: "
+                f"{name}={saved!r}, not {hparams[name]!r}"
+            )
     with np.load(os.path.join(directory, "state.npz")) as npz:
         arrays = {name: npz[name] for name in npz.files}
     env_path = os.path.join(directory, "env.pkl")

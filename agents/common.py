@@ -32,8 +32,9 @@ def _mix64(x: tf.Tensor) -> tf.Tensor:
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
 
 
-def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream, shape: Sequence[int],
-                    low: float, high: float) -> tf.Tensor:  # fmt: skip
+def counter_uniform(
+    keys: tf.Tensor, counters: tf.Tensor, stream, shape: Sequence[int], low: float, high: float
+) -> tf.Tensor:
     """Float64 draws in ``[low, high)`` of shape ``[M, *shape]``: row m is a function of
     ``keys[m]``, ``counters[m]``, ``stream`` and the element's index alone.
 
@@ -54,21 +55,29 @@ def counter_uniform(keys: tf.Tensor, counters: tf.Tensor, stream, shape: Sequenc
     return tf.reshape(low + (high - low) * unit * 2.0**-53, [-1, *shape])
 
 
-def member_uniform(keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int],
-                   low: float = 0.0, high: float = 1.0) -> tf.Tensor:  # fmt: skip
+def member_uniform(
+    keys: tf.Tensor,
+    counters: tf.Tensor,
+    stream: int,
+    shape: Sequence[int],
+    low: float = 0.0,
+    high: float = 1.0,
+) -> tf.Tensor:
     """Float32 :func:`counter_uniform` draws ``[P, *shape]``, one row a member."""
     return tf.cast(counter_uniform(keys, counters, stream, shape, low, high), tf.float32)
 
 
-def member_gumbel(keys: tf.Tensor, counters: tf.Tensor, stream: int,
-                  shape: Sequence[int]) -> tf.Tensor:  # fmt: skip
+def member_gumbel(
+    keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int]
+) -> tf.Tensor:
     """Standard Gumbel draws ``[P, *shape]``: ``argmax(logits + g)`` samples a categorical."""
     uniform = counter_uniform(keys, counters, stream, shape, 0.0, 1.0)
     return tf.cast(-tf.math.log(-tf.math.log(tf.maximum(uniform, 1e-300))), tf.float32)
 
 
-def member_normal(keys: tf.Tensor, counters: tf.Tensor, stream: int,
-                  shape: Sequence[int]) -> tf.Tensor:  # fmt: skip
+def member_normal(
+    keys: tf.Tensor, counters: tf.Tensor, stream: int, shape: Sequence[int]
+) -> tf.Tensor:
     """Standard normal draws ``[P, *shape]`` (Box-Muller over two uniform draws)."""
     u = counter_uniform(keys, counters, stream, [2, *shape], 0.0, 1.0)
     radius = tf.sqrt(-2.0 * tf.math.log(1.0 - u[:, 0]))  # 1 - u is in (0, 1]
@@ -224,8 +233,7 @@ class Adam(tf.Module):
         super().__init__(name=name)
         self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
         members = variables[0].shape[0]
-        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False,
-                                name=f"{name}/step")  # fmt: skip
+        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False, name=f"{name}/step")
         self.m = [_slot(v, f"{name}/m") for v in variables]
         self.v = [_slot(v, f"{name}/v") for v in variables]
 
@@ -252,8 +260,7 @@ class RMSprop(tf.Module):
         super().__init__(name=name)
         self.alpha, self.eps = alpha, eps
         members = variables[0].shape[0]
-        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False,
-                                name=f"{name}/step")  # fmt: skip
+        self.step = tf.Variable(tf.zeros([members], tf.int64), trainable=False, name=f"{name}/step")
         self.sq = [_slot(v, f"{name}/sq") for v in variables]
 
     def apply(self, grads, variables, learning_rate, active=None):
@@ -338,8 +345,18 @@ class ActorCritic(tf.Module):
     a state-independent learned ``log_std`` (``[P, 1, A]``: it broadcasts over a batch).
     """
 
-    def __init__(self, obs_dim, action_dim, discrete, hidden_size, num_layers, activation,
-                 log_std_inits, rngs, name="actor_critic"):  # fmt: skip
+    def __init__(
+        self,
+        obs_dim,
+        action_dim,
+        discrete,
+        hidden_size,
+        num_layers,
+        activation,
+        log_std_inits,
+        rngs,
+        name="actor_critic",
+    ):
         super().__init__(name=name)
         self.discrete, self.action_dim = discrete, action_dim
         hidden = [hidden_size] * num_layers
@@ -387,12 +404,15 @@ class RunningMeanStd(tf.Module):
 
     def __init__(self, members: int, shape=(), name: str = "rms"):
         super().__init__(name=name)
-        self.mean = tf.Variable(tf.zeros([members, *shape], tf.float64), trainable=False,
-                                name=f"{name}/mean")  # fmt: skip
-        self.var = tf.Variable(tf.ones([members, *shape], tf.float64), trainable=False,
-                               name=f"{name}/var")  # fmt: skip
-        self.count = tf.Variable(tf.fill([members], tf.constant(1e-4, tf.float64)),
-                                 trainable=False, name=f"{name}/count")  # fmt: skip
+        self.mean = tf.Variable(
+            tf.zeros([members, *shape], tf.float64), trainable=False, name=f"{name}/mean"
+        )
+        self.var = tf.Variable(
+            tf.ones([members, *shape], tf.float64), trainable=False, name=f"{name}/var"
+        )
+        self.count = tf.Variable(
+            tf.fill([members], tf.constant(1e-4, tf.float64)), trainable=False, name=f"{name}/count"
+        )
 
     def reset(self) -> None:
         """Back to no data seen."""
@@ -412,8 +432,11 @@ class RunningMeanStd(tf.Module):
         batch_var = tf.reduce_sum(deviation * weights, 1) / self._stat(safe_n)
         total = self.count + n
         delta = batch_mean - self.mean
-        m2 = (self.var * self._stat(self.count) + batch_var * self._stat(n)
-              + tf.square(delta) * self._stat(self.count * n / total))  # fmt: skip
+        m2 = (
+            self.var * self._stat(self.count)
+            + batch_var * self._stat(n)
+            + tf.square(delta) * self._stat(self.count * n / total)
+        )
         seen = self._stat(n) > 0  # a member with no rows keeps its statistics
         self.mean.assign(tf.where(seen, self.mean + delta * self._stat(n / total), self.mean))
         self.var.assign(tf.where(seen, m2 / self._stat(total), self.var))

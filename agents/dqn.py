@@ -110,20 +110,31 @@ class ReplayBuffer(tf.Module):
         super().__init__(name=name)
         self.capacity, self.obs_dim = int(capacity), int(obs_dim)
         # one spare row past the ring: where masked transitions are written and forgotten
-        self.rows = tf.Variable(tf.zeros([capacity + 1, 2 * obs_dim + 3]), trainable=False,
-                                name="buffer/rows")  # fmt: skip
-        self.position = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                    name="buffer/position")  # next row written  # fmt: skip
-        self.size = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                name="buffer/size")  # rows written so far  # fmt: skip
+        self.rows = tf.Variable(
+            tf.zeros([capacity + 1, 2 * obs_dim + 3]), trainable=False, name="buffer/rows"
+        )
+        self.position = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="buffer/position"
+        )  # next row written
+        self.size = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="buffer/size"
+        )  # rows written so far
 
     def add(self, obs, actions, rewards, next_obs, terminations, mask) -> None:
         """Appends the transitions (``[N, ...]`` each) whose ``mask`` is 1; drops the rest.
 
         Fixed shapes throughout (no boolean mask), so it compiles under XLA.
         """
-        rows = tf.concat([obs, next_obs, tf.cast(actions, tf.float32)[:, None],
-                          rewards[:, None], terminations[:, None]], axis=1)  # fmt: skip
+        rows = tf.concat(
+            [
+                obs,
+                next_obs,
+                tf.cast(actions, tf.float32)[:, None],
+                rewards[:, None],
+                terminations[:, None],
+            ],
+            axis=1,
+        )
         keep = mask > 0
         offsets = tf.cumsum(tf.cast(keep, tf.int64)) - 1
         index = tf.where(keep, (self.position + offsets) % self.capacity, self.capacity)
@@ -175,8 +186,9 @@ class DQNAgent(tf.Module):
         EnvError: unknown env, or actions that are not Discrete.
     """
 
-    def __init__(self, env_id: str, hparams: Mapping[str, Any], seed: int,
-                 env_backend: str = "auto"):  # fmt: skip
+    def __init__(
+        self, env_id: str, hparams: Mapping[str, Any], seed: int, env_backend: str = "auto"
+    ):
         super().__init__(name="dqn")
         self.env_id, self.seed = env_id, int(seed)
         self.hparams = types.MappingProxyType(dict(hparams))
@@ -193,8 +205,11 @@ class DQNAgent(tf.Module):
         self.num_actions = int(act_space.n)
 
         rng = np.random.default_rng(self.seed)
-        sizes = [self.obs_dim, *[int(hparams["hidden_size"])] * int(hparams["num_layers"]),
-                 self.num_actions]  # fmt: skip
+        sizes = [
+            self.obs_dim,
+            *[int(hparams["hidden_size"])] * int(hparams["num_layers"]),
+            self.num_actions,
+        ]
         activation = hparams["activation"]
         self.q_network = MLP(sizes, activation, 1.0, [rng], name="q_network")
         self.target_network = MLP(sizes, activation, 1.0, [rng], name="target_network")
@@ -219,8 +234,7 @@ class DQNAgent(tf.Module):
         """
         h = self.hparams
         floats = ("learning_rate", "gamma", "tau", "start_e", "end_e", "max_grad_norm")
-        ints = ("learning_starts", "train_frequency", "target_network_frequency",
-                "gradient_steps")  # fmt: skip
+        ints = ("learning_starts", "train_frequency", "target_network_frequency", "gradient_steps")
         hp = {name: tf.constant(float(h[name]), tf.float32) for name in floats}
         hp.update({name: tf.constant(int(h[name]), tf.int64) for name in ints})
         hp["exploration_steps"] = tf.constant(h["exploration_fraction"] * horizon, tf.float32)
@@ -246,8 +260,12 @@ class DQNAgent(tf.Module):
         epsilon = tf.constant(0.0)
         obs = self.runner.observe()[0]
         for t in tf.range(tf.cast(vector_steps, tf.int32)):
-            epsilon = linear_schedule(hp["start_e"], hp["end_e"], hp["exploration_steps"],
-                                      tf.cast(self.global_step, tf.float32))  # fmt: skip
+            epsilon = linear_schedule(
+                hp["start_e"],
+                hp["end_e"],
+                hp["exploration_steps"],
+                tf.cast(self.global_step, tf.float32),
+            )
             greedy = tf.argmax(self.q_network(obs[None])[0], axis=-1, output_type=tf.int32)
             coin, pick = tf.unstack(tf.cast(self._draw(self.vector_step, 0, [2, n]), tf.float32))
             random_actions = tf.cast(pick * self.num_actions, tf.int32)  # uniform over actions
@@ -255,8 +273,9 @@ class DQNAgent(tf.Module):
             next_obs, info = self.runner.step(action[None])
             next_obs, info = next_obs[0], info[0]
             # The dummy step after an episode ended (mask 0) is no transition: dropped.
-            rewards, terminations, masks = (info[:, _COLUMN[name]] for name in
-                                            ("rewards", "terminations", "masks"))  # fmt: skip
+            rewards, terminations, masks = (
+                info[:, _COLUMN[name]] for name in ("rewards", "terminations", "masks")
+            )
             self.buffer.add(obs, action, rewards, next_obs, terminations, masks)
             self.global_step.assign_add(n)
             self.vector_step.assign_add(1)
@@ -268,8 +287,7 @@ class DQNAgent(tf.Module):
                     totals = {name: totals[name] + stats[name] for name in STAT_NAMES}
                     updates += 1.0
             if learning and self.vector_step % hp["target_network_frequency"] == 0:
-                for target, online in zip(self.target_network.variables,
-                                          self.q_network.variables):  # fmt: skip
+                for target, online in zip(self.target_network.variables, self.q_network.variables):
                     target.assign(hp["tau"] * online + (1.0 - hp["tau"]) * target)
             info_ta = info_ta.write(t, info)
             obs = next_obs
@@ -282,9 +300,13 @@ class DQNAgent(tf.Module):
         batch = self.buffer.sample(self._draw(self.gradient_steps, 1, [batch_size]))
         q_net = lambda x: self.q_network(x[None])[0]  # noqa: E731
         next_q_online = q_net(batch["next_obs"]) if self.hparams["double_dqn"] else None
-        target = td_target(batch["rewards"], batch["terminations"],
-                           self.target_network(batch["next_obs"][None])[0], hp["gamma"],
-                           next_q_online)  # fmt: skip
+        target = td_target(
+            batch["rewards"],
+            batch["terminations"],
+            self.target_network(batch["next_obs"][None])[0],
+            hp["gamma"],
+            next_q_online,
+        )
         variables = self.q_network.trainable_variables
         with tf.GradientTape() as tape:
             q = tf.gather(q_net(batch["obs"]), batch["actions"], axis=1, batch_dims=1)
@@ -305,8 +327,12 @@ class DQNAgent(tf.Module):
     def save(self, directory: str) -> None:
         """Writes networks, optimizer, replay buffer, counters and env state."""
         arrays = {checkpoints.name(v): v.numpy() for v in self.variables}
-        meta = {**self._meta(), "seed": self.seed, "hparams": dict(self.hparams),
-                "global_step": int(self.global_step.numpy())}  # fmt: skip
+        meta = {
+            **self._meta(),
+            "seed": self.seed,
+            "hparams": dict(self.hparams),
+            "global_step": int(self.global_step.numpy()),
+        }
         checkpoints.write(directory, arrays, meta, self.runner.member_state(0))
 
     def restore(self, directory: str) -> None:
@@ -323,8 +349,9 @@ class DQNAgent(tf.Module):
         self.runner.close()
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
-               env_backend: str = "auto") -> DQNAgent:  # fmt: skip
+def make_agent(
+    env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0, env_backend: str = "auto"
+) -> DQNAgent:
     """Builds a DQN agent; ``hparams`` override the defaults of :data:`SPACE` (checked)."""
     return DQNAgent(env_id, SPACE.resolve(hparams), seed, env_backend)
 
@@ -341,8 +368,10 @@ def train(
     """
     total_vector_steps = total_timesteps // agent.num_envs
     if total_vector_steps < 1:
-        raise ValueError(f"total_timesteps={total_timesteps} is less than one vector step "
-                         f"(num_envs = {agent.num_envs})")  # fmt: skip
+        raise ValueError(
+            f"total_timesteps={total_timesteps} is less than one vector step "
+            f"(num_envs = {agent.num_envs})"
+        )
     hp = agent.tensor_hparams(anneal_timesteps or total_timesteps)
     chunk = agent.chunk
     start_time, start_step = time.perf_counter(), int(agent.global_step.numpy())

@@ -33,8 +33,7 @@ import tensorflow as tf
 from agents import ENV_BACKENDS, tf_envs
 
 # Columns of the per-step info a runner returns.
-COLUMNS = ("rewards", "terminations", "truncations", "masks", "episode_returns",
-           "episode_lengths")  # fmt: skip
+COLUMNS = ("rewards", "terminations", "truncations", "masks", "episode_returns", "episode_lengths")
 
 
 class EnvError(ValueError):
@@ -92,8 +91,9 @@ def choose_backend(env_id: str, env_backend: str) -> str:
     if env_backend not in ENV_BACKENDS:
         raise EnvError(f"unknown env backend {env_backend!r}; choose from {ENV_BACKENDS}")
     if env_backend == "tf" and env_id not in tf_envs.SPECS:
-        raise EnvError(f"{env_id} has no TensorFlow version; those that do: "
-                       f"{', '.join(tf_envs.SPECS)}")  # fmt: skip
+        raise EnvError(
+            f"{env_id} has no TensorFlow version; those that do: {', '.join(tf_envs.SPECS)}"
+        )
     if env_backend == "auto":
         return "tf" if env_id in tf_envs.SPECS else "gymnasium"
     return env_backend
@@ -116,9 +116,17 @@ class EnvRunner:
         self.returns += reward * valid
         self.lengths += valid
         done = terminated | truncated
-        info = np.stack([reward, terminated, truncated, valid,
-                         np.where(done, self.returns, 0.0), np.where(done, self.lengths, 0.0)],
-                        axis=-1).astype(np.float32)  # fmt: skip
+        info = np.stack(
+            [
+                reward,
+                terminated,
+                truncated,
+                valid,
+                np.where(done, self.returns, 0.0),
+                np.where(done, self.lengths, 0.0),
+            ],
+            axis=-1,
+        ).astype(np.float32)
         self.returns[done], self.lengths[done], self.prev_done = 0.0, 0.0, done
         self.obs = obs
         return np.asarray(obs, np.float32), info
@@ -155,8 +163,7 @@ class GymEnvRunner:
         return obs
 
     def step(self, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        obs, info = tf.numpy_function(self._step, [action], [tf.float32, tf.float32],
-                                      stateful=True)  # fmt: skip
+        obs, info = tf.numpy_function(self._step, [action], [tf.float32, tf.float32], stateful=True)
         obs.set_shape([len(self.runners), self.num_envs, self.obs_dim])
         info.set_shape([len(self.runners), self.num_envs, len(COLUMNS)])
         return obs, info
@@ -202,9 +209,17 @@ class TFEnvRunner(tf.Module):
         returns, lengths = self.returns + reward * valid, self.lengths + valid
         done = terminated | truncated
         zero = tf.zeros_like(returns)
-        info = tf.stack([reward, tf.cast(terminated, tf.float32), tf.cast(truncated, tf.float32),
-                         valid, tf.where(done, returns, zero), tf.where(done, lengths, zero)],
-                        axis=-1)  # fmt: skip
+        info = tf.stack(
+            [
+                reward,
+                tf.cast(terminated, tf.float32),
+                tf.cast(truncated, tf.float32),
+                valid,
+                tf.where(done, returns, zero),
+                tf.where(done, lengths, zero),
+            ],
+            axis=-1,
+        )
         self.returns.assign(tf.where(done, zero, returns))
         self.lengths.assign(tf.where(done, zero, lengths))
         return obs, info

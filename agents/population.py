@@ -79,24 +79,33 @@ class Population(tf.Module):
         agents.envs.EnvError: an unknown env or spaces the agents do not support.
     """
 
-    def __init__(self, algorithm: str, env_id: str, hparams: Sequence[Mapping[str, Any]],
-                 seeds: Sequence[int], env_backend: str = "auto"):  # fmt: skip
+    def __init__(
+        self,
+        algorithm: str,
+        env_id: str,
+        hparams: Sequence[Mapping[str, Any]],
+        seeds: Sequence[int],
+        env_backend: str = "auto",
+    ):
         super().__init__(name="population")
         if algorithm not in POPULATION_AGENTS:
-            raise ValueError(f"population training supports {POPULATION_AGENTS}, not "
-                             f"{algorithm!r}")  # fmt: skip
+            raise ValueError(f"population training supports {POPULATION_AGENTS}, not {algorithm!r}")
         self.algorithm, self.env_id = algorithm, env_id
         module = agents.load(algorithm)
-        self._algo = types.SimpleNamespace(update=module.update, space=module.SPACE,
-                                           tensor_hparams=module.TENSOR_HPARAMS,
-                                           stat_names=module.STAT_NAMES)  # fmt: skip
+        self._algo = types.SimpleNamespace(
+            update=module.update,
+            space=module.SPACE,
+            tensor_hparams=module.TENSOR_HPARAMS,
+            stat_names=module.STAT_NAMES,
+        )
         members, seeds = self._check(hparams, seeds)
         first = members[0]
         self.size = len(seeds)
         self.num_envs, self.num_steps = int(first["num_envs"]), int(first["num_steps"])
         self.env_backend = choose_backend(env_id, env_backend)
-        self.runner, obs_space, act_space = make_runner(env_id, self.num_envs, seeds,
-                                                        self.env_backend)  # fmt: skip
+        self.runner, obs_space, act_space = make_runner(
+            env_id, self.num_envs, seeds, self.env_backend
+        )
         self.discrete = not hasattr(act_space, "low")
         self.obs_dim = obs_space.shape[0]
         self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
@@ -106,10 +115,15 @@ class Population(tf.Module):
 
         rngs = [np.random.default_rng(s) for s in seeds]
         self.network = ActorCritic(
-            self.obs_dim, self.action_dim, self.discrete, int(first["hidden_size"]),
-            int(first["num_layers"]), first["activation"],
-            [m["log_std_init"] for m in members], rngs,
-        )  # fmt: skip
+            self.obs_dim,
+            self.action_dim,
+            self.discrete,
+            int(first["hidden_size"]),
+            int(first["num_layers"]),
+            first["activation"],
+            [m["log_std_init"] for m in members],
+            rngs,
+        )
         optimizer = OPTIMIZERS[first.get("optimizer", "adam")]
         self.optimizer = optimizer(self.network.trainable_variables)
         self.norm_obs, self.norm_reward = bool(first["norm_obs"]), bool(first["norm_reward"])
@@ -124,10 +138,12 @@ class Population(tf.Module):
         # False for a member that finished, was stopped or diverged: it is no longer updated.
         self.active = _variable(tf.ones([p], tf.bool), "active")
         self.hp = {
-            name: _variable(tf.zeros([p], tf.bool if isinstance(first[name], bool)
-                                     else tf.float32), f"hparams/{name}")
+            name: _variable(
+                tf.zeros([p], tf.bool if isinstance(first[name], bool) else tf.float32),
+                f"hparams/{name}",
+            )
             for name in ("learning_rate", "anneal_lr", *self._algo.tensor_hparams)
-        }  # fmt: skip
+        }
         self._set_members(members, seeds)
         names = [v.name for v in self._saved_variables()]
         if len(set(names)) != len(names):  # a checkpoint keys variables by name
@@ -151,8 +167,9 @@ class Population(tf.Module):
         for name in POPULATION_KEY_HPARAMS:
             values = {m[name] for m in members if name in m}
             if len(values) > 1:
-                raise ValueError(f"members of a population must share {name}; got "
-                                 f"{sorted(values, key=str)}")  # fmt: skip
+                raise ValueError(
+                    f"members of a population must share {name}; got {sorted(values, key=str)}"
+                )
         return members, seeds
 
     def _set_members(self, members, seeds) -> None:
@@ -181,8 +198,9 @@ class Population(tf.Module):
             raise ValueError("reset needs members of the same shape and count")
         members, seeds = self._check(hparams, seeds)
         self._set_members(members, seeds)
-        self.network.reinitialize([np.random.default_rng(s) for s in seeds],
-                                  [m["log_std_init"] for m in members])  # fmt: skip
+        self.network.reinitialize(
+            [np.random.default_rng(s) for s in seeds], [m["log_std_init"] for m in members]
+        )
         for var in self.optimizer.variables:
             var.assign(tf.zeros_like(var))
         self.obs_rms.reset()
@@ -243,8 +261,7 @@ class Population(tf.Module):
         batch["bootstrap_obs"] = self.obs_rms.normalize(obs) if self.norm_obs else obs
         batch["dones"] = tf.maximum(batch["terminations"], batch["truncations"])
         if self.norm_reward:
-            batch["rewards"] = self._scale_rewards(batch["rewards"], batch["dones"],
-                                                   batch["masks"])  # fmt: skip
+            batch["rewards"] = self._scale_rewards(batch["rewards"], batch["dones"], batch["masks"])
         self.global_step.assign_add(tf.where(running, tf.cast(n * steps, tf.int64), 0))
         return batch
 
@@ -272,9 +289,15 @@ class Population(tf.Module):
         logprobs, _, values = self.network.evaluate(flat_obs, flat_actions)
         values_tpn = _by_time(values, self.num_steps)
         bootstrap_value = self.network.value(batch["bootstrap_obs"])
-        advantages = gae(batch["rewards"], values_tpn, bootstrap_value, batch["terminations"],
-                         batch["truncations"], hp["gamma"][:, None],
-                         hp["gae_lambda"][:, None])  # fmt: skip
+        advantages = gae(
+            batch["rewards"],
+            values_tpn,
+            bootstrap_value,
+            batch["terminations"],
+            batch["truncations"],
+            hp["gamma"][:, None],
+            hp["gae_lambda"][:, None],
+        )
         data = {
             "obs": flat_obs,
             "actions": flat_actions,
@@ -285,8 +308,10 @@ class Population(tf.Module):
             "masks": _by_member(batch["masks"]),
         }
         stats = self._algo.update(self, data, learning_rate, running)
-        checks = [tf.reduce_all(tf.math.is_finite(tf.reshape(v, [self.size, -1])), axis=1)
-                  for v in self.network.trainable_variables]  # fmt: skip
+        checks = [
+            tf.reduce_all(tf.math.is_finite(tf.reshape(v, [self.size, -1])), axis=1)
+            for v in self.network.trainable_variables
+        ]
         stats["finite"] = tf.reduce_all(tf.stack(checks), axis=0)
         return stats
 
@@ -317,8 +342,7 @@ class Population(tf.Module):
 
     def _outputs(self, batch, stats, learning_rate, running, diverged):
         """What an iteration hands back to Python, packed into three tensors."""
-        episodes = tf.stack([batch["dones"], batch["episode_returns"],
-                             batch["episode_lengths"]])  # fmt: skip
+        episodes = tf.stack([batch["dones"], batch["episode_returns"], batch["episode_lengths"]])
         values = tf.stack([learning_rate, *(stats[k] for k in self._algo.stat_names)])
         counters = tf.stack(
             [
@@ -329,7 +353,7 @@ class Population(tf.Module):
                 self.global_step,
             ]
         )
-        return episodes, values, counters  # fmt: skip
+        return episodes, values, counters
 
     def _iterations(self, target_iterations, anneal_iterations):
         """Up to :attr:`iterations_per_call` iterations in one XLA program (in-graph envs),
@@ -382,17 +406,20 @@ class Population(tf.Module):
     # -- checkpoints: a member's rows of every variable -------------------------------------------
 
     def _saved_variables(self) -> list[tf.Variable]:
-        return [v for v in self.variables
-                if not v.name.split(":")[0].startswith(_NOT_SAVED)]  # fmt: skip
+        return [v for v in self.variables if not v.name.split(":")[0].startswith(_NOT_SAVED)]
 
     def save(self, directory: str, member: int = 0) -> None:
         """Writes member ``member``'s checkpoint (``agents.checkpoints``); a lone agent's
         is member 0's."""
         rows = {checkpoints.name(v): v[member].numpy() for v in self._saved_variables()}
-        meta = {"algorithm": self.algorithm, "env_id": self.env_id,
-                "env_backend": self.env_backend, "seed": self.seeds[member],
-                "hparams": dict(self._members[member]),
-                "global_step": int(self.global_step[member])}  # fmt: skip
+        meta = {
+            "algorithm": self.algorithm,
+            "env_id": self.env_id,
+            "env_backend": self.env_backend,
+            "seed": self.seeds[member],
+            "hparams": dict(self._members[member]),
+            "global_step": int(self.global_step[member]),
+        }
         checkpoints.write(directory, rows, meta, self.runner.member_state(member))
 
     def restore(self, directory: str, member: int = 0) -> None:
@@ -402,8 +429,11 @@ class Population(tf.Module):
         Raises:
             ValueError: the checkpoint does not fit this member.
         """
-        expected = {"algorithm": self.algorithm, "env_id": self.env_id,
-                    "env_backend": self.env_backend}  # fmt: skip
+        expected = {
+            "algorithm": self.algorithm,
+            "env_id": self.env_id,
+            "env_backend": self.env_backend,
+        }
         _, rows, env_state = checkpoints.read(directory, expected, self._members[member])
         variables = self._saved_variables()
         if sorted(rows) != sorted(checkpoints.name(v) for v in variables):
@@ -421,13 +451,19 @@ def _variable(value, name: str) -> tf.Variable:
     return tf.Variable(value, trainable=False, name=name)
 
 
-def shape_key(algorithm: str, env_id: str, env_backend: str,
-              hparams: Sequence[Mapping[str, Any]]) -> tuple:  # fmt: skip
+def shape_key(
+    algorithm: str, env_id: str, env_backend: str, hparams: Sequence[Mapping[str, Any]]
+) -> tuple:
     """What populations must share for one to be :meth:`Population.reset` to the other's
     members: algorithm, env, backend, member count and ``agents.POPULATION_KEY_HPARAMS``."""
     first = agents.load(algorithm).SPACE.resolve(hparams[0])
-    return (algorithm, env_id, choose_backend(env_id, env_backend), len(hparams),
-            *(str(first.get(k)) for k in POPULATION_KEY_HPARAMS))  # fmt: skip
+    return (
+        algorithm,
+        env_id,
+        choose_backend(env_id, env_backend),
+        len(hparams),
+        *(str(first.get(k)) for k in POPULATION_KEY_HPARAMS),
+    )
 
 
 def _by_member(x: tf.Tensor) -> tf.Tensor:
@@ -472,8 +508,10 @@ def train(
     batch_size = population.num_envs * population.num_steps
     num_iterations = total_timesteps // batch_size
     if num_iterations < 1:
-        raise ValueError(f"total_timesteps={total_timesteps} is less than one rollout "
-                         f"(num_envs x num_steps = {batch_size})")  # fmt: skip
+        raise ValueError(
+            f"total_timesteps={total_timesteps} is less than one rollout "
+            f"(num_envs x num_steps = {batch_size})"
+        )
     anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
     target = tf.fill([population.size], tf.constant(num_iterations, tf.int64))
     anneal = tf.fill([population.size], float(anneal_iterations))
@@ -495,8 +533,9 @@ def train_one(
             yield members[0]
 
 
-def _member_metrics(population, episodes, stats, counters, elapsed,
-                    start_steps) -> list[dict[str, Any] | None]:  # fmt: skip
+def _member_metrics(
+    population, episodes, stats, counters, elapsed, start_steps
+) -> list[dict[str, Any] | None]:
     """Each running member's metrics of one iteration: the names TensorBoard shows."""
     dones, returns, lengths = episodes[0] > 0, episodes[1], episodes[2]  # [T, P, N]
     global_steps = counters["global_step"]
@@ -519,7 +558,9 @@ def _member_metrics(population, episodes, stats, counters, elapsed,
             metrics["rewards"] = float(returns[:, p][done].mean())
             metrics["episode_length"] = float(lengths[:, p][done].mean())
         if counters["diverged"][p]:
-            metrics["error"] = (f"diverged: non-finite weights at step {metrics['global_step']}"
-                                f" ({population.env_id}, seed {population.seeds[p]})")  # fmt: skip
+            metrics["error"] = (
+                f"diverged: non-finite weights at step {metrics['global_step']}"
+                f" ({population.env_id}, seed {population.seeds[p]})"
+            )
         out.append(metrics)
     return out

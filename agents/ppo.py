@@ -23,10 +23,27 @@ from agents.population import SHUFFLE_STREAM, Population, train_one
 
 SPACE = spaces.PPO
 # Hyperparameters read as [P] tensors, one value a member: one program serves every value.
-TENSOR_HPARAMS = ("gamma", "gae_lambda", "update_epochs", "clip_coef", "ent_coef", "vf_coef",
-                  "max_grad_norm", "target_kl", "norm_adv", "clip_vloss")  # fmt: skip
-LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl",
-              "clipfrac")  # fmt: skip
+TENSOR_HPARAMS = (
+    "gamma",
+    "gae_lambda",
+    "update_epochs",
+    "clip_coef",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "target_kl",
+    "norm_adv",
+    "clip_vloss",
+)
+LOSS_NAMES = (
+    "loss",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "old_approx_kl",
+    "clipfrac",
+)
 # What update() returns, [P] each (metrics of the same names).
 STAT_NAMES = (*(f"losses/{name}" for name in LOSS_NAMES), "explained_variance", "updates")
 
@@ -113,14 +130,28 @@ def update(
         for i in tf.range(num_minibatches):
             idx = tf.slice(order, [0, i * minibatch_size], [size, minibatch_size])
             mb = {k: tf.gather(v, idx, batch_dims=1) for k, v in data.items()}
-            adv = tf.where(hp["norm_adv"][:, None],
-                           masked_normalize(mb["advantages"], mb["masks"], axis=-1),
-                           mb["advantages"])  # fmt: skip
+            adv = tf.where(
+                hp["norm_adv"][:, None],
+                masked_normalize(mb["advantages"], mb["masks"], axis=-1),
+                mb["advantages"],
+            )
             with tf.GradientTape() as tape:
                 logprob, entropy, value = population.network.evaluate(mb["obs"], mb["actions"])
-                out = ppo_loss(logprob, mb["logprobs"], adv, value, mb["values"], mb["returns"],
-                               entropy, mb["masks"], clip_coef, hp["vf_coef"], hp["ent_coef"],
-                               clip_vloss, axis=-1)  # fmt: skip
+                out = ppo_loss(
+                    logprob,
+                    mb["logprobs"],
+                    adv,
+                    value,
+                    mb["values"],
+                    mb["returns"],
+                    entropy,
+                    mb["masks"],
+                    clip_coef,
+                    hp["vf_coef"],
+                    hp["ent_coef"],
+                    clip_vloss,
+                    axis=-1,
+                )
                 total = tf.reduce_sum(tf.where(stepping, out["loss"], 0.0))  # not averaged
             grads = tape.gradient(total, variables)
             grads, _ = clip_by_member_norm(grads, hp["max_grad_norm"])
@@ -132,14 +163,16 @@ def update(
         epoch += 1
 
     stats = {f"losses/{k}": totals[k] / tf.maximum(updates, 1.0) for k in LOSS_NAMES}
-    stats["explained_variance"] = explained_variance(data["values"], data["returns"],
-                                                     data["masks"], axis=-1)  # fmt: skip
+    stats["explained_variance"] = explained_variance(
+        data["values"], data["returns"], data["masks"], axis=-1
+    )
     stats["updates"] = updates
     return stats
 
 
-def make_agent(env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0,
-               env_backend: str = "auto") -> Population:  # fmt: skip
+def make_agent(
+    env_id: str, hparams: Mapping[str, Any] | None = None, seed: int = 0, env_backend: str = "auto"
+) -> Population:
     """A lone PPO agent: a population of one; ``hparams`` override :data:`SPACE`'s defaults
     (checked). ``env_backend``: ``auto`` runs TensorFlow's version of a classic-control env
     (the whole iteration compiled by XLA), ``gymnasium`` forces gymnasium's."""

@@ -39,8 +39,16 @@ def _column(state: tf.Tensor, i: int) -> tf.Tensor:
 # CartPole-v1
 # ---------------------------------------------------------------------------------------
 
-CARTPOLE = dict(gravity=9.8, masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02,
-                theta_threshold=12 * 2 * math.pi / 360, x_threshold=2.4)  # fmt: skip
+CARTPOLE = dict(
+    gravity=9.8,
+    masscart=1.0,
+    masspole=0.1,
+    length=0.5,
+    force_mag=10.0,
+    tau=0.02,
+    theta_threshold=12 * 2 * math.pi / 360,
+    x_threshold=2.4,
+)
 
 
 def cartpole_dynamics(state: tf.Tensor, action: tf.Tensor):
@@ -61,9 +69,11 @@ def cartpole_dynamics(state: tf.Tensor, action: tf.Tensor):
     theta, theta_dot = theta + c["tau"] * theta_dot, theta_dot + c["tau"] * thetaacc
     next_state = tf.stack([x, x_dot, theta, theta_dot], axis=1)
     terminated = (
-        (x < -c["x_threshold"]) | (x > c["x_threshold"])
-        | (theta < -c["theta_threshold"]) | (theta > c["theta_threshold"])
-    )  # fmt: skip
+        (x < -c["x_threshold"])
+        | (x > c["x_threshold"])
+        | (theta < -c["theta_threshold"])
+        | (theta > c["theta_threshold"])
+    )
     return next_state, tf.ones_like(x), terminated
 
 
@@ -75,14 +85,32 @@ def cartpole_reset(uniform: Callable, n: int) -> tf.Tensor:
 # Acrobot-v1 (the "book" dynamics, RK4 over dt = 0.2, no torque noise)
 # ---------------------------------------------------------------------------------------
 
-ACROBOT = dict(dt=0.2, m1=1.0, m2=1.0, l1=1.0, lc1=0.5, lc2=0.5, moi=1.0, g=9.8,
-               max_vel_1=4 * math.pi, max_vel_2=9 * math.pi)  # fmt: skip
+ACROBOT = dict(
+    dt=0.2,
+    m1=1.0,
+    m2=1.0,
+    l1=1.0,
+    lc1=0.5,
+    lc2=0.5,
+    moi=1.0,
+    g=9.8,
+    max_vel_1=4 * math.pi,
+    max_vel_2=9 * math.pi,
+)
 
 
 def _acrobot_derivatives(s: tf.Tensor, torque: tf.Tensor) -> tf.Tensor:
     a = ACROBOT
-    m1, m2, l1, lc1, lc2, i1, i2, g = (a["m1"], a["m2"], a["l1"], a["lc1"], a["lc2"],
-                                       a["moi"], a["moi"], a["g"])  # fmt: skip
+    m1, m2, l1, lc1, lc2, i1, i2, g = (
+        a["m1"],
+        a["m2"],
+        a["l1"],
+        a["lc1"],
+        a["lc2"],
+        a["moi"],
+        a["moi"],
+        a["g"],
+    )
     theta1, theta2, dtheta1, dtheta2 = (_column(s, i) for i in range(4))
     d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * tf.cos(theta2)) + i1 + i2
     d2 = m2 * (lc2**2 + l1 * lc2 * tf.cos(theta2)) + i2
@@ -129,8 +157,14 @@ def acrobot_dynamics(state: tf.Tensor, action: tf.Tensor):
 
 def acrobot_observe(state: tf.Tensor) -> tf.Tensor:
     theta1, theta2 = _column(state, 0), _column(state, 1)
-    obs = [tf.cos(theta1), tf.sin(theta1), tf.cos(theta2), tf.sin(theta2), _column(state, 2),
-           _column(state, 3)]  # fmt: skip
+    obs = [
+        tf.cos(theta1),
+        tf.sin(theta1),
+        tf.cos(theta2),
+        tf.sin(theta2),
+        _column(state, 2),
+        _column(state, 3),
+    ]
     return tf.cast(tf.stack(obs, axis=1), tf.float32)
 
 
@@ -249,12 +283,18 @@ SPECS = {
         TFEnvSpec("CartPole-v1", cartpole_dynamics, cartpole_reset, _identity_observe, 500),
         TFEnvSpec("Acrobot-v1", acrobot_dynamics, acrobot_reset, acrobot_observe, 500),
         TFEnvSpec("Pendulum-v1", pendulum_dynamics, pendulum_reset, pendulum_observe, 200),
-        TFEnvSpec("MountainCar-v0", mountain_car_dynamics, mountain_car_reset,
-                  _identity_observe, 200),
-        TFEnvSpec("MountainCarContinuous-v0", mountain_car_continuous_dynamics,
-                  mountain_car_reset, _identity_observe, 999),
+        TFEnvSpec(
+            "MountainCar-v0", mountain_car_dynamics, mountain_car_reset, _identity_observe, 200
+        ),
+        TFEnvSpec(
+            "MountainCarContinuous-v0",
+            mountain_car_continuous_dynamics,
+            mountain_car_reset,
+            _identity_observe,
+            999,
+        ),
     )
-}  # fmt: skip
+}
 
 
 class TFVectorEnv(tf.Module):
@@ -273,20 +313,23 @@ class TFVectorEnv(tf.Module):
         seeds: one seed a member (an int: one member).
     """
 
-    def __init__(self, env_id: str, num_envs: int, seeds: int | Sequence[int],
-                 name: str = "tf_vector_env"):  # fmt: skip
+    def __init__(
+        self, env_id: str, num_envs: int, seeds: int | Sequence[int], name: str = "tf_vector_env"
+    ):
         super().__init__(name=name)
         self.spec = SPECS[env_id]
         seeds = [int(s) for s in seeds] if hasattr(seeds, "__iter__") else [int(seeds)]
         self.members, self.copies = len(seeds), int(num_envs)
         self.keys = tf.Variable(seeds, dtype=tf.int64, trainable=False, name="env/keys")
-        self.draws = tf.Variable(tf.zeros([self.members], tf.int64), trainable=False,
-                                 name="env/draws")  # fmt: skip
+        self.draws = tf.Variable(
+            tf.zeros([self.members], tf.int64), trainable=False, name="env/draws"
+        )
         self.state = tf.Variable(self._reset(), trainable=False, name="env/state")
         shape = [self.members, self.copies]
         self.elapsed = tf.Variable(tf.zeros(shape, tf.int32), trainable=False, name="env/elapsed")
-        self.needs_reset = tf.Variable(tf.zeros(shape, tf.bool), trainable=False,
-                                       name="env/needs_reset")  # fmt: skip
+        self.needs_reset = tf.Variable(
+            tf.zeros(shape, tf.bool), trainable=False, name="env/needs_reset"
+        )
         self.draws.assign_add(tf.ones_like(self.draws))
 
     def reseed(self, seeds: Sequence[int]) -> None:
@@ -303,9 +346,12 @@ class TFVectorEnv(tf.Module):
         streams = itertools.count()  # a spec may draw several times: one stream each
 
         def uniform(shape, low, high):
-            return tf.reshape(counter_uniform(self.keys, self.draws, next(streams),
-                                              [self.copies, *shape[1:]], low, high),
-                              [self.members * self.copies, *shape[1:]])  # fmt: skip
+            return tf.reshape(
+                counter_uniform(
+                    self.keys, self.draws, next(streams), [self.copies, *shape[1:]], low, high
+                ),
+                [self.members * self.copies, *shape[1:]],
+            )
 
         flat = self.spec.reset(uniform, self.members * self.copies)
         return tf.reshape(flat, [self.members, self.copies, -1])
@@ -326,8 +372,7 @@ class TFVectorEnv(tf.Module):
 
         ``valid`` is False on the autoreset step that follows an episode's end.
         """
-        stepped, reward, terminated = self.spec.dynamics(self._flat(self.state),
-                                                         self._flat(action))  # fmt: skip
+        stepped, reward, terminated = self.spec.dynamics(self._flat(self.state), self._flat(action))
         stepped, reward, terminated = (self._members(x) for x in (stepped, reward, terminated))
         resetting = self.needs_reset.read_value()
 

@@ -61,9 +61,23 @@ SETTINGS = {
 
 def sweep_seconds(setting: str, space: str, trials: int, steps: int) -> float:
     with tempfile.TemporaryDirectory() as logdir:
-        command = [sys.executable, "-m", "tfhparam.sweep", "--strategy", "random",
-                   "--trials", str(trials), "--total-timesteps", str(steps), "--seed", "1",
-                   "--logdir", logdir, *SETTINGS[setting], "--quiet"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "tfhparam.sweep",
+            "--strategy",
+            "random",
+            "--trials",
+            str(trials),
+            "--total-timesteps",
+            str(steps),
+            "--seed",
+            "1",
+            "--logdir",
+            logdir,
+            *SETTINGS[setting],
+            "--quiet",
+        ]
         if SPACES[space]:
             path = os.path.join(logdir, "space.json")  # JSON is YAML
             with open(path, "w") as f:
@@ -81,18 +95,29 @@ def run_sweeps(args) -> None:
         for name in args.settings:
             seconds[name].append(sweep_seconds(name, args.space, args.trials, args.steps))
         if args.purejaxrl:  # the peer: the same agents vmapped, compilation included
-            row = peer_rate(argparse.Namespace(**{**vars(args), "peer_timesteps": args.steps}),
-                            args.trials)  # fmt: skip
+            row = peer_rate(
+                argparse.Namespace(**{**vars(args), "peer_timesteps": args.steps}), args.trials
+            )
             seconds.setdefault("PureJaxRL", []).append(row["first"])
-        print(" | ".join(f"{name}: {times[-1]:.1f}s ({total_steps / times[-1]:,.0f} steps/s)"
-                         for name, times in seconds.items()), flush=True)  # fmt: skip
+        print(
+            " | ".join(
+                f"{name}: {times[-1]:.1f}s ({total_steps / times[-1]:,.0f} steps/s)"
+                for name, times in seconds.items()
+            ),
+            flush=True,
+        )
     medians = {name: statistics.median(times) for name, times in seconds.items()}
     first = args.settings[0]
     together = medians[first]
-    print(f"SUMMARY space={args.space} medians: " + ", ".join(
-        f"{name} {m:.1f}s ({total_steps / m:,.0f} steps/s; {first} {m / together:.2f}x "
-        f"faster)" for name, m in medians.items() if name != first
-    ) + f"; {first} {together:.1f}s ({total_steps / together:,.0f} steps/s)")  # fmt: skip
+    print(
+        f"SUMMARY space={args.space} medians: "
+        + ", ".join(
+            f"{name} {m:.1f}s ({total_steps / m:,.0f} steps/s; {first} {m / together:.2f}x faster)"
+            for name, m in medians.items()
+            if name != first
+        )
+        + f"; {first} {together:.1f}s ({total_steps / together:,.0f} steps/s)"
+    )
 
 
 def measure(members: int, seconds: float = 6.0) -> dict:
@@ -121,8 +146,12 @@ def measure(members: int, seconds: float = 6.0) -> dict:
     seconds = time.perf_counter() - start
     steps = int(group.global_step.numpy().sum()) - start_step
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"members": members, "steps_per_second": steps / seconds, "first_s": first,
-            "peak_mib": peak}  # fmt: skip
+    return {
+        "members": members,
+        "steps_per_second": steps / seconds,
+        "first_s": first,
+        "peak_mib": peak,
+    }
 
 
 def peer_rate(args, members: int) -> dict:
@@ -131,13 +160,23 @@ def peer_rate(args, members: int) -> dict:
     JAX's CPU runtime here sometimes stalls (a sleeping process, no progress): a run that
     takes over ten minutes is killed and run once more.
     """
-    command = [args.peer_python, os.path.join(os.path.dirname(__file__), "purejaxrl_peer.py"),
-               "--purejaxrl", args.purejaxrl, "--agents", str(members), "--timesteps",
-               str(args.peer_timesteps), "--repeats", "3"]  # fmt: skip
+    command = [
+        args.peer_python,
+        os.path.join(os.path.dirname(__file__), "purejaxrl_peer.py"),
+        "--purejaxrl",
+        args.purejaxrl,
+        "--agents",
+        str(members),
+        "--timesteps",
+        str(args.peer_timesteps),
+        "--repeats",
+        "3",
+    ]
     for attempt in range(2):
         try:
-            out = subprocess.run(command, check=True, capture_output=True, text=True,
-                                 timeout=600).stdout  # fmt: skip
+            out = subprocess.run(
+                command, check=True, capture_output=True, text=True, timeout=600
+            ).stdout
             return json.loads(out.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:
             print(f"PureJaxRL {members}: stalled, attempt {attempt + 1}", flush=True)
@@ -148,9 +187,13 @@ def run_scaling(args) -> None:
     rates: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for members in [0, *args.sizes]:
-            out = subprocess.run([sys.executable, __file__, "measure", str(members)],
-                                 check=True, capture_output=True, text=True,
-                                 env={**os.environ, **THREADS[args.threads]}).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "measure", str(members)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **THREADS[args.threads]},
+            ).stdout
             row = json.loads(out.strip().splitlines()[-1])
             name = "lone agent" if members == 0 else f"P={members}"
             rates.setdefault(name, []).append(row["steps_per_second"])
@@ -195,9 +238,13 @@ def run_threads(args) -> None:
     for _ in range(args.repeats):
         for members in args.sizes:
             for name, env in THREADS.items():
-                out = subprocess.run([sys.executable, __file__, "measure", str(members)],
-                                     check=True, capture_output=True, text=True,
-                                     env={**os.environ, **env}).stdout  # fmt: skip
+                out = subprocess.run(
+                    [sys.executable, __file__, "measure", str(members)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, **env},
+                ).stdout
                 rate = json.loads(out.strip().splitlines()[-1])["steps_per_second"]
                 rates.setdefault((members, name), []).append(rate)
     for (members, name), values in rates.items():

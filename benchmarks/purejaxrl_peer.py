@@ -130,12 +130,18 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--timesteps", type=int, default=100_000, help="a agent")
     parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides, e.g. NUM_STEPS=5 UPDATE_EPOCHS=1")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. NUM_STEPS=5 UPDATE_EPOCHS=1",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="steady calls (median)")
     args = parser.parse_args()
-    overrides = {k: int(v) if v.isdigit() else float(v)
-                 for k, v in (item.split("=", 1) for item in args.set)}  # fmt: skip
+    overrides = {
+        k: int(v) if v.isdigit() else float(v) for k, v in (item.split("=", 1) for item in args.set)
+    }
     sys.modules["wrappers"] = gymnax_one_wrappers()
     sys.path.insert(0, f"{args.purejaxrl}/purejaxrl")
     import jax
@@ -160,10 +166,20 @@ def main() -> None:
         steps = count * (args.timesteps // unit) * unit
         returns = out["metrics"]["returned_episode_returns"]  # [agents, updates, steps, envs]
         final = float(returns[:, -1].mean())
-        print(json.dumps({"peer": "purejaxrl", "agents": count, "steps": steps,
-                          "first": round(first, 2), "steady": round(steps / steady),
-                          "whole": round(steps / first), "final_return": round(final, 1)}),
-              flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "peer": "purejaxrl",
+                    "agents": count,
+                    "steps": steps,
+                    "first": round(first, 2),
+                    "steady": round(steps / steady),
+                    "whole": round(steps / first),
+                    "final_return": round(final, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -49,11 +49,25 @@ def measure(name: str, backend: str, seconds: float) -> dict:
 
 
 def peer(args, settings: list[str]) -> float:
-    out = subprocess.run([args.peer_python, os.path.join(os.path.dirname(__file__),
-                                                         "purejaxrl_peer.py"),
-                          "--purejaxrl", args.purejaxrl, "--agents", "1", "--timesteps",
-                          "100000", "--repeats", "3", "--set", *settings],
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            args.peer_python,
+            os.path.join(os.path.dirname(__file__), "purejaxrl_peer.py"),
+            "--purejaxrl",
+            args.purejaxrl,
+            "--agents",
+            "1",
+            "--timesteps",
+            "100000",
+            "--repeats",
+            "3",
+            "--set",
+            *settings,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return float(json.loads(out.strip().splitlines()[-1])["steady"])
 
 
@@ -72,9 +86,20 @@ def main() -> None:
     for _ in range(args.repeats):
         for name in ("ppo", "a2c", "dqn"):
             for backend in ("tf", "gymnasium"):
-                out = subprocess.run([sys.executable, __file__, "--measure", name, backend,
-                                      "--seconds", str(args.seconds)], check=True,
-                                     capture_output=True, text=True).stdout  # fmt: skip
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--measure",
+                        name,
+                        backend,
+                        "--seconds",
+                        str(args.seconds),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 row = json.loads(out.strip().splitlines()[-1])
                 rates.setdefault(f"{name} {backend}", []).append(row["steps_per_second"])
         if args.purejaxrl:

@@ -33,18 +33,22 @@ def strategies(trials: int) -> dict[str, dict]:
     half = trials // 2
     return {
         "random": {"strategy": "random", "trials": trials},
-        "hyperband": {"strategy": "hyperband",
-                      "strategy_options": {"max_epochs": 9, "factor": 3,
-                                           "hyperband_iterations": 2}},
-        "pbt": {"strategy": "pbt",
-                "strategy_options": {"population_size": half, "generations": 4}},
-        "evolution": {"strategy": "evolution",
-                      "strategy_options": {"population_size": half + 1, "generations": 2,
-                                           "elites": 1}},
-        "tpe": {"strategy": "tpe", "trials": half,
-                "strategy_options": {"num_initial_points": max(half // 2, 2)}},
+        "hyperband": {
+            "strategy": "hyperband",
+            "strategy_options": {"max_epochs": 9, "factor": 3, "hyperband_iterations": 2},
+        },
+        "pbt": {"strategy": "pbt", "strategy_options": {"population_size": half, "generations": 4}},
+        "evolution": {
+            "strategy": "evolution",
+            "strategy_options": {"population_size": half + 1, "generations": 2, "elites": 1},
+        },
+        "tpe": {
+            "strategy": "tpe",
+            "trials": half,
+            "strategy_options": {"num_initial_points": max(half // 2, 2)},
+        },
         "random+median": {"strategy": "random", "trials": trials, "prune": "median"},
-    }  # fmt: skip
+    }
 
 
 def env_steps_trained(project: str, rows: list[dict]) -> int:
@@ -61,15 +65,36 @@ def env_steps_trained(project: str, rows: list[dict]) -> int:
 
 
 def run(name: str, fields: dict, steps: int, seed: int, logdir: str) -> dict:
-    definition = {"agent": "ppo", "envs": ENVS, "seeds": 1, "total_timesteps": steps,
-                  "seed": seed, "name": name.replace("+", "_"), **fields}  # fmt: skip
+    definition = {
+        "agent": "ppo",
+        "envs": ENVS,
+        "seeds": 1,
+        "total_timesteps": steps,
+        "seed": seed,
+        "name": name.replace("+", "_"),
+        **fields,
+    }
     path = os.path.join(logdir, f"{definition['name']}.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(definition, f)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tfhparam.sweep", "--config", path, "--logdir", logdir,
-                    "--workers", "2", "--quiet"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfhparam.sweep",
+            "--config",
+            path,
+            "--logdir",
+            logdir,
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - start
     project = os.path.join(logdir, definition["name"])
     with open(os.path.join(project, "results.json")) as f:
@@ -98,9 +123,12 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as logdir:
                 result = run(name, fields, args.steps, seed, logdir)
             figures[name].append(result)
-            print(f"seed {seed} {name}: best {result['best']:.3f}, "
-                  f"{result['env_steps'] / 1e6:.2f}M env steps, {result['trials']} trials, "
-                  f"{result['seconds']:.0f}s", flush=True)  # fmt: skip
+            print(
+                f"seed {seed} {name}: best {result['best']:.3f}, "
+                f"{result['env_steps'] / 1e6:.2f}M env steps, {result['trials']} trials, "
+                f"{result['seconds']:.0f}s",
+                flush=True,
+            )
     print("SUMMARY medians over repeats:")
     for name, results in figures.items():
         best = statistics.median(r["best"] for r in results)

@@ -17,9 +17,24 @@ import time
 
 def sweep_seconds(workers: int, steps: int, trials: int) -> float:
     with tempfile.TemporaryDirectory() as logdir:
-        command = [sys.executable, "-m", "tfhparam.sweep", "--strategy", "random",
-                   "--trials", str(trials), "--total-timesteps", str(steps), "--seed", "1",
-                   "--logdir", logdir, "--workers", str(workers), "--quiet"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "tfhparam.sweep",
+            "--strategy",
+            "random",
+            "--trials",
+            str(trials),
+            "--total-timesteps",
+            str(steps),
+            "--seed",
+            "1",
+            "--logdir",
+            logdir,
+            "--workers",
+            str(workers),
+            "--quiet",
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - start

@@ -41,12 +41,16 @@ def main() -> None:
         same = np.array_equal(a["episode_returns"], b["episode_returns"])
         if not same and same_until is None:
             same_until = i
-        print(f"iteration {i + 1:3d}: largest relative loss difference {rel:.2e}, "
-              f"episodes {'the same' if same else 'differ'}")  # fmt: skip
+        print(
+            f"iteration {i + 1:3d}: largest relative loss difference {rel:.2e}, "
+            f"episodes {'the same' if same else 'differ'}"
+        )
     gap = max(float(np.abs(a - b).max()) for a, b in zip(xla_weights, graph_weights))
-    print(f"SUMMARY after {args.iterations} iterations: largest weight difference {gap:.2e}; "
-          f"episodes the same for {same_until if same_until is not None else len(xla)} "
-          f"iterations")  # fmt: skip
+    print(
+        f"SUMMARY after {args.iterations} iterations: largest weight difference {gap:.2e}; "
+        f"episodes the same for {same_until if same_until is not None else len(xla)} "
+        f"iterations"
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,15 @@ import time
 from playwright.sync_api import sync_playwright
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -31,11 +37,27 @@ def free_port() -> int:
 
 def run_sweep(logdir: str) -> str:
     subprocess.run(
-        [sys.executable, "-m", "tfhparam.sweep", "--strategy", "random", "--trials", "6",
-         "--seeds", "2", "--total-timesteps", "30000", "--name", "screenshot", "--logdir",
-         logdir, "--overwrite", "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "tfhparam.sweep",
+            "--strategy",
+            "random",
+            "--trials",
+            "6",
+            "--seeds",
+            "2",
+            "--total-timesteps",
+            "30000",
+            "--name",
+            "screenshot",
+            "--logdir",
+            logdir,
+            "--overwrite",
+            "--quiet",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return os.path.join(logdir, "screenshot")
 
 
@@ -50,13 +72,16 @@ def main() -> int:
         sweep_dir = args.logdir or run_sweep(tmp)
         port = free_port()
         tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-        server = subprocess.Popen([tensorboard, "--logdir", sweep_dir, "--host", "127.0.0.1",
-                                   "--port", str(port)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        server = subprocess.Popen(
+            [tensorboard, "--logdir", sweep_dir, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=args.chromium, headless=True,
-                                            args=CHROMIUM_ARGS)  # fmt: skip
+                browser = p.chromium.launch(
+                    executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": 1600, "height": 900})
                 deadline = time.time() + 120
                 while True:  # TensorBoard needs a moment to start and load the runs

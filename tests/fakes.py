@@ -34,11 +34,23 @@ class FakeRunner:
         while step + batch <= spec.total_timesteps:
             step += batch
             loss = math.nan if lr < self.diverge_below else 1.0
-            yield {"global_step": step, "rewards": quality + step / 1000 + spec.seed,
-                   "explained_variance": 0.5, "episode_length": 10.0,
-                   "losses/value_loss": loss}  # fmt: skip
+            yield {
+                "global_step": step,
+                "rewards": quality + step / 1000 + spec.seed,
+                "explained_variance": 0.5,
+                "episode_length": 10.0,
+                "losses/value_loss": loss,
+            }
         os.makedirs(spec.save, exist_ok=True)
         with open(os.path.join(spec.save, "state.json"), "w") as f:
             json.dump({"step": step}, f)
-        self.calls.append({"env": spec.env_id, "seed": spec.seed, "start": start, "end": step,
-                           "save": spec.save, "restore": spec.restore})  # fmt: skip
+        self.calls.append(
+            {
+                "env": spec.env_id,
+                "seed": spec.seed,
+                "start": start,
+                "end": step,
+                "save": spec.save,
+                "restore": spec.restore,
+            }
+        )

@@ -47,8 +47,9 @@ def test_both_env_backends_give_the_same_kind_of_rollout():
     ppo = agents.load("ppo")
     batches = {}
     for backend in ("tf", "gymnasium"):
-        agent = ppo.make_agent("CartPole-v1", {**TINY, "num_steps": 64}, seed=0,
-                               env_backend=backend)  # fmt: skip
+        agent = ppo.make_agent(
+            "CartPole-v1", {**TINY, "num_steps": 64}, seed=0, env_backend=backend
+        )
         collect = tf.function(agent._collect)  # the rollout alone, as train() runs it
         batches[backend] = {k: v.numpy() for k, v in collect(tf.constant([True])).items()}
         agent.close()
@@ -139,10 +140,17 @@ def test_checkpoint_restore_continues_exactly(algo, backend, tmp_path):
     total = 6 * 32
     straight, w_straight = run(algo, seed=2, total=total, env_backend=backend)
     # stopped by its budget (3 iterations), annealed over the whole run's
-    part1, _ = run(algo, seed=2, total=total // 2, anneal=total, save=str(tmp_path / "ckpt"),
-                   env_backend=backend)  # fmt: skip
-    part2, w_resumed = run(algo, seed=2, total=total, restore=str(tmp_path / "ckpt"),
-                           env_backend=backend)  # fmt: skip
+    part1, _ = run(
+        algo,
+        seed=2,
+        total=total // 2,
+        anneal=total,
+        save=str(tmp_path / "ckpt"),
+        env_backend=backend,
+    )
+    part2, w_resumed = run(
+        algo, seed=2, total=total, restore=str(tmp_path / "ckpt"), env_backend=backend
+    )
     assert len(part1) == 3 and len(part2) == 3
     assert comparable(part1 + part2) == comparable(straight)
     for a, b in zip(w_straight, w_resumed):

@@ -20,12 +20,21 @@ def test_defaults_are_a_meaningful_ppo_cartpole_random_sweep():
 
 
 def test_file_fields_values_intervals_and_fixed_values():
-    sweep = build({
-        "agent": "a2c", "strategy": "grid", "seeds": 3, "seed": 2,
-        "envs": {"CartPole-v1": {"target_score": [0, 500]}, "Acrobot-v1": None},
-        "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
-                  "num_steps": [5, 16], "gamma": 0.95, "ent_coef": {"min": 0.0, "max": 0.05}},
-    })  # fmt: skip
+    sweep = build(
+        {
+            "agent": "a2c",
+            "strategy": "grid",
+            "seeds": 3,
+            "seed": 2,
+            "envs": {"CartPole-v1": {"target_score": [0, 500]}, "Acrobot-v1": None},
+            "space": {
+                "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                "num_steps": [5, 16],
+                "gamma": 0.95,
+                "ent_coef": {"min": 0.0, "max": 0.05},
+            },
+        }
+    )
     assert sweep.envs == ["CartPole-v1", "Acrobot-v1"]
     assert sweep.target_scores == {"CartPole-v1": (0.0, 500.0)}
     assert sweep.fixed == {"gamma": 0.95}
@@ -54,32 +63,41 @@ def test_flags_override_the_file():
     assert sweep.target_scores == {"CartPole-v1": (0.0, 500.0)}
 
 
-@pytest.mark.parametrize("data, flags, message", [
-    ({"space": {"learning_rte": [1e-3]}}, {}, "space.learning_rte: unknown hparam"),
-    ({"space": {"learning_rate": {"min": 1e-7, "max": 1e-3}}}, {},
-     "space.learning_rate.min: 1e-07 is outside the agent's domain"),
-    ({"space": {"num_envs": [4, 3]}}, {}, "space.num_envs[1]: 3 is outside"),
-    ({"space": {"num_envs": {"min": 1, "max": 8}}}, {}, "takes a list of values"),
-    ({"space": {"ent_coef": {"min": 0.0, "max": 0.1, "log": True}}}, {},
-     "a log interval needs min > 0"),
-    ({"space": {"clip_coef": {"min": 0.3, "max": 0.1}}}, {}, "must be below max"),
-    ({"space": {"clip_coef": {"low": 0.1}}}, {}, "needs exactly min, max"),
-    ({"space": {"gamma": 2.0}}, {}, "space.gamma: 2.0 is outside"),
-    ({"strategy": "annealing"}, {}, "strategy: unknown strategy 'annealing'"),
-    ({"agent": "sac"}, {}, "agent: unknown agent 'sac'"),
-    ({"trials": -1}, {}, "trials: must be at least 1"),
-    ({"seeds": 1.5}, {}, "seeds: must be a whole number"),
-    ({"envs": {"CartPole-v1": {"target_score": [1]}}}, {}, "envs.CartPole-v1.target_score"),
-    ({"colour": "blue"}, {}, "unknown field 'colour'"),
-    ({"strategy_options": {"max_epoch": 3}}, {}, "unknown option 'max_epoch'"),
-    ({"total_timesteps": 100}, {}, "less than one unit of training"),
-    ({}, {"target_scores": ["CartPole-v1=0-500"]}, "expected ENV=LOW:HIGH"),
-    ({}, {"target_scores": ["Acrobot-v1=0:1"]}, "not among the envs"),
-    ({}, {"set": ["learning_rate"]}, "--set: expected name=value"),
-    ({}, {"set": ["learning_rate=9"]}, "--set: learning_rate=9.0 is outside"),
-    ({}, {"name": "../escape"}, "name: '../escape'"),
-    ({"space": {"learning_rate": 1e-3}}, {}, "nothing left to search"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data, flags, message",
+    [
+        ({"space": {"learning_rte": [1e-3]}}, {}, "space.learning_rte: unknown hparam"),
+        (
+            {"space": {"learning_rate": {"min": 1e-7, "max": 1e-3}}},
+            {},
+            "space.learning_rate.min: 1e-07 is outside the agent's domain",
+        ),
+        ({"space": {"num_envs": [4, 3]}}, {}, "space.num_envs[1]: 3 is outside"),
+        ({"space": {"num_envs": {"min": 1, "max": 8}}}, {}, "takes a list of values"),
+        (
+            {"space": {"ent_coef": {"min": 0.0, "max": 0.1, "log": True}}},
+            {},
+            "a log interval needs min > 0",
+        ),
+        ({"space": {"clip_coef": {"min": 0.3, "max": 0.1}}}, {}, "must be below max"),
+        ({"space": {"clip_coef": {"low": 0.1}}}, {}, "needs exactly min, max"),
+        ({"space": {"gamma": 2.0}}, {}, "space.gamma: 2.0 is outside"),
+        ({"strategy": "annealing"}, {}, "strategy: unknown strategy 'annealing'"),
+        ({"agent": "sac"}, {}, "agent: unknown agent 'sac'"),
+        ({"trials": -1}, {}, "trials: must be at least 1"),
+        ({"seeds": 1.5}, {}, "seeds: must be a whole number"),
+        ({"envs": {"CartPole-v1": {"target_score": [1]}}}, {}, "envs.CartPole-v1.target_score"),
+        ({"colour": "blue"}, {}, "unknown field 'colour'"),
+        ({"strategy_options": {"max_epoch": 3}}, {}, "unknown option 'max_epoch'"),
+        ({"total_timesteps": 100}, {}, "less than one unit of training"),
+        ({}, {"target_scores": ["CartPole-v1=0-500"]}, "expected ENV=LOW:HIGH"),
+        ({}, {"target_scores": ["Acrobot-v1=0:1"]}, "not among the envs"),
+        ({}, {"set": ["learning_rate"]}, "--set: expected name=value"),
+        ({}, {"set": ["learning_rate=9"]}, "--set: learning_rate=9.0 is outside"),
+        ({}, {"name": "../escape"}, "name: '../escape'"),
+        ({"space": {"learning_rate": 1e-3}}, {}, "nothing left to search"),
+    ],
+)
 def test_errors_name_the_field(data, flags, message):
     with pytest.raises(config.SweepError, match=None) as info:
         build(data, **flags)

@@ -130,8 +130,9 @@ def run(seed, total, anneal=None, stop_after=None, restore=None, save=None, back
         agent.restore(restore)
     history = []
     for metrics in dqn.train(agent, total, anneal):
-        history.append({k: v for k, v in metrics.items()
-                        if k not in ("charts/SPS", "episode_returns")})  # fmt: skip
+        history.append(
+            {k: v for k, v in metrics.items() if k not in ("charts/SPS", "episode_returns")}
+        )
     if save:
         agent.save(save)
     variables = state(agent)
@@ -172,11 +173,20 @@ def test_hyperband_sweep_of_dqn_continues_promoted_trials(tmp_path, capsys):
     space["learning_rate"] = {"min": 1e-4, "max": 1e-2, "log": True}
     space["target_network_frequency"] = [25, 50]
     config_file = tmp_path / "dqn_hb.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "agent": "dqn", "strategy": "hyperband", "total_timesteps": 3000,
-        "strategy_options": {"max_epochs": 3, "factor": 3}, "space": space}))  # fmt: skip
-    status = sweep.main(["--config", str(config_file), "--logdir", str(tmp_path),
-                         "--workers", "1", "--quiet"])  # fmt: skip
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "agent": "dqn",
+                "strategy": "hyperband",
+                "total_timesteps": 3000,
+                "strategy_options": {"max_epochs": 3, "factor": 3},
+                "space": space,
+            }
+        )
+    )
+    status = sweep.main(
+        ["--config", str(config_file), "--logdir", str(tmp_path), "--workers", "1", "--quiet"]
+    )
     assert status == 0
     with open(tmp_path / "dqn_hb" / "results.json") as f:
         rows = json.load(f)

@@ -155,8 +155,11 @@ def test_member_optimizer_steps_only_active_members_as_lone_optimizers(name):
         lone = optimizer([lone_var])
         for g, active in zip(grads, actives):
             if active[member]:
-                lone.apply([tf.constant(g[member : member + 1])], [lone_var],
-                           tf.constant(rates[member : member + 1]))  # fmt: skip
+                lone.apply(
+                    [tf.constant(g[member : member + 1])],
+                    [lone_var],
+                    tf.constant(rates[member : member + 1]),
+                )
         np.testing.assert_allclose(stacked.numpy()[member], lone_var.numpy()[0], rtol=1e-6)
         assert int(population.step[member]) == int(lone.step[0])
     assert [int(s) for s in population.step.numpy()] == [3, 2, 3]
@@ -164,8 +167,10 @@ def test_member_optimizer_steps_only_active_members_as_lone_optimizers(name):
 
 def test_clip_by_member_norm_is_clip_by_global_norm_per_member():
     rng = np.random.default_rng(0)
-    grads = [tf.constant(rng.normal(size=(3, 4, 2)), tf.float32),
-             tf.constant(rng.normal(size=(3, 2)), tf.float32)]  # fmt: skip
+    grads = [
+        tf.constant(rng.normal(size=(3, 4, 2)), tf.float32),
+        tf.constant(rng.normal(size=(3, 2)), tf.float32),
+    ]
     limits = tf.constant([0.5, 100.0, 1.0])
     clipped, norms = common.clip_by_member_norm(grads, limits)
     for p in range(3):
@@ -184,8 +189,10 @@ def test_running_mean_std_matches_numpy_over_masked_rows():
     junk = np.vstack([b, np.full((5, 2), 1e6)])[None]
     junk_mask = tf.constant([[1.0] * 30 + [0.0] * 5])
     rms.update(tf.constant(np.stack([a, a[::-1]])), tf.ones([2, 50]))
-    rms.update(tf.constant(np.concatenate([junk, junk[:, ::-1]])),
-               tf.concat([junk_mask, junk_mask[:, ::-1]], 0))  # fmt: skip
+    rms.update(
+        tf.constant(np.concatenate([junk, junk[:, ::-1]])),
+        tf.concat([junk_mask, junk_mask[:, ::-1]], 0),
+    )
     both = np.vstack([a, b])
     for member in range(2):
         np.testing.assert_allclose(rms.mean.numpy()[member], both.mean(0), rtol=1e-4)

@@ -24,16 +24,37 @@ TINY = {"num_envs": 2, "num_steps": 32, "hidden_size": 16}
 # Members that differ in every kind of per-member hparam, shape-changing ones aside.
 PPO_MEMBERS = [
     {**TINY, "learning_rate": 1e-3, "update_epochs": 2, "clip_coef": 0.1, "ent_coef": 0.0},
-    {**TINY, "learning_rate": 3e-4, "update_epochs": 4, "gamma": 0.9, "max_grad_norm": 0.1,
-     "norm_adv": False, "clip_vloss": False},
-    {**TINY, "learning_rate": 5e-3, "update_epochs": 3, "gae_lambda": 0.8, "vf_coef": 1.0,
-     "target_kl": 0.001, "anneal_lr": False},
-]  # fmt: skip
+    {
+        **TINY,
+        "learning_rate": 3e-4,
+        "update_epochs": 4,
+        "gamma": 0.9,
+        "max_grad_norm": 0.1,
+        "norm_adv": False,
+        "clip_vloss": False,
+    },
+    {
+        **TINY,
+        "learning_rate": 5e-3,
+        "update_epochs": 3,
+        "gae_lambda": 0.8,
+        "vf_coef": 1.0,
+        "target_kl": 0.001,
+        "anneal_lr": False,
+    },
+]
 A2C_MEMBERS = [
     {**TINY, "num_steps": 8, "learning_rate": 7e-4},
-    {**TINY, "num_steps": 8, "learning_rate": 3e-3, "ent_coef": 0.05, "norm_adv": True,
-     "gae_lambda": 0.9, "log_std_init": -1.0},
-]  # fmt: skip
+    {
+        **TINY,
+        "num_steps": 8,
+        "learning_rate": 3e-3,
+        "ent_coef": 0.05,
+        "norm_adv": True,
+        "gae_lambda": 0.9,
+        "log_std_init": -1.0,
+    },
+]
 
 
 def weights(module) -> list[np.ndarray]:
@@ -50,13 +71,19 @@ def test_members_must_share_shape_changing_hparams():
 
 @pytest.mark.parametrize(
     "algo, env_id, members",
-    [("ppo", "CartPole-v1", PPO_MEMBERS), ("ppo", "Pendulum-v1", PPO_MEMBERS[:2]),
-     ("a2c", "Pendulum-v1", A2C_MEMBERS), ("a2c", "CartPole-v1", A2C_MEMBERS),
-     ("ppo", "Pendulum-v1", [{**m, "norm_obs": True, "norm_reward": True}
-                             for m in PPO_MEMBERS[:2]])],
-    ids=["ppo-discrete", "ppo-continuous", "a2c-continuous", "a2c-discrete",
-         "ppo-normalized"],
-)  # fmt: skip
+    [
+        ("ppo", "CartPole-v1", PPO_MEMBERS),
+        ("ppo", "Pendulum-v1", PPO_MEMBERS[:2]),
+        ("a2c", "Pendulum-v1", A2C_MEMBERS),
+        ("a2c", "CartPole-v1", A2C_MEMBERS),
+        (
+            "ppo",
+            "Pendulum-v1",
+            [{**m, "norm_obs": True, "norm_reward": True} for m in PPO_MEMBERS[:2]],
+        ),
+    ],
+    ids=["ppo-discrete", "ppo-continuous", "a2c-continuous", "a2c-discrete", "ppo-normalized"],
+)
 @pytest.mark.parametrize("backend", ["gymnasium", "tf"])
 def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, members, backend):
     """A member is the lone run of its seed, to float error. The code is the same (a lone
@@ -77,8 +104,12 @@ def test_members_match_lone_agents_of_the_same_seed_and_hparams(algo, env_id, me
         for lone, pop in zip(lone_metrics, (step[p] for step in pop_metrics)):
             assert pop["global_step"] == lone["global_step"]
             np.testing.assert_allclose(pop["episode_returns"], lone["episode_returns"], rtol=1e-4)
-            for key in ("losses/loss", "losses/entropy", "explained_variance",
-                        "charts/learning_rate"):  # fmt: skip
+            for key in (
+                "losses/loss",
+                "losses/entropy",
+                "explained_variance",
+                "charts/learning_rate",
+            ):
                 assert pop[key] == pytest.approx(lone[key], rel=2e-3, abs=2e-4), key
         for m, w in zip(weights(group), weights(agent)):
             np.testing.assert_allclose(m[p].reshape(w.shape), w, rtol=2e-3, atol=2e-4)
@@ -127,8 +158,7 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
 
     # and a lone run's checkpoint goes into a population slot (a Hyperband promotion)
     agent.save(str(tmp_path / "lone"))
-    other = Population("ppo", "CartPole-v1", [members[1], members[1]], [6, 7],
-                       env_backend=backend)  # fmt: skip
+    other = Population("ppo", "CartPole-v1", [members[1], members[1]], [6, 7], env_backend=backend)
     other.restore(str(tmp_path / "lone"), member=0)
     for m, w in zip(weights(other), weights(agent)):
         np.testing.assert_array_equal(m[0].reshape(w.shape), w)
@@ -140,8 +170,9 @@ def test_member_checkpoints_are_single_agent_checkpoints(backend, tmp_path):
     np.testing.assert_allclose(pop_next["episode_returns"], lone_next["episode_returns"])
     assert pop_next["losses/loss"] == pytest.approx(lone_next["losses/loss"], rel=1e-3)
     with pytest.raises(ValueError, match="other hparams: num_steps"):
-        wide = Population("ppo", "CartPole-v1", [{**TINY, "num_steps": 64}], [0],
-                          env_backend=backend)  # fmt: skip
+        wide = Population(
+            "ppo", "CartPole-v1", [{**TINY, "num_steps": 64}], [0], env_backend=backend
+        )
         wide.restore(str(tmp_path / "lone"))
 
 
@@ -175,8 +206,10 @@ def test_a_population_learns_like_the_same_runs_one_at_a_time(algo):
     (With other seeds for the lone runs, seed luck alone gave p = 0.04 at eight runs a
     side: returns at these budgets spread from ~50 to 500.) Both must learn."""
     module = agents.load(algo)
-    hparams = {"ppo": {"learning_rate": 1e-3, "num_envs": 4, "num_steps": 64},
-               "a2c": {"learning_rate": 1e-3, "num_envs": 8, "num_steps": 5}}[algo]  # fmt: skip
+    hparams = {
+        "ppo": {"learning_rate": 1e-3, "num_envs": 4, "num_steps": 64},
+        "a2c": {"learning_rate": 1e-3, "num_envs": 8, "num_steps": 5},
+    }[algo]
     budget, seeds = {"ppo": 25_600, "a2c": 40_000}[algo], list(range(8))
 
     def final(history):  # mean return of the last 5 iterations that saw an episode end
@@ -207,11 +240,22 @@ def search_with_populations(tmp_path, oracle_class, space, seeds, **options):
         sizes.append(len(specs))
         yield from train_population(specs, stopped)
 
-    oracle = oracle_class(objective=score_objective(), hyperparameters=to_keras_tuner(space),
-                          **options)  # fmt: skip
-    tuner = RLTuner(oracle, agent="ppo", seeds=seeds, total_timesteps=3 * 256, last_n=2,
-                    fixed_hparams=TINY, directory=str(tmp_path), project_name="s",
-                    population=8, population_runner=recording, verbose=False)  # fmt: skip
+    oracle = oracle_class(
+        objective=score_objective(), hyperparameters=to_keras_tuner(space), **options
+    )
+    tuner = RLTuner(
+        oracle,
+        agent="ppo",
+        seeds=seeds,
+        total_timesteps=3 * 256,
+        last_n=2,
+        fixed_hparams=TINY,
+        directory=str(tmp_path),
+        project_name="s",
+        population=8,
+        population_runner=recording,
+        verbose=False,
+    )
     tuner.search()
     return tuner, tuner.results(), sizes
 
@@ -226,9 +270,14 @@ def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_conti
     """Real PPO through the tuner: rounds train as populations; a promoted trial's runs
     restore their parent's checkpoints into their slots and continue from its step."""
     tuner, rows, sizes = search_with_populations(
-        tmp_path, oracles.HyperbandOracle, {"learning_rate": hp.RealInterval(1e-4, 1e-2)},
-        seeds=2, max_epochs=3, factor=3, seed=2,
-    )  # fmt: skip
+        tmp_path,
+        oracles.HyperbandOracle,
+        {"learning_rate": hp.RealInterval(1e-4, 1e-2)},
+        seeds=2,
+        max_epochs=3,
+        factor=3,
+        seed=2,
+    )
     assert rows and all(r["status"] == "completed" for r in rows), rows
     assert max(sizes) > 2  # several trials x 2 seeds in one population
     promoted = [r for r in rows if r["parent"] is not None]
@@ -236,8 +285,10 @@ def test_a_hyperband_sweep_trains_its_rounds_as_populations_and_promotions_conti
     for row in promoted:
         parent = next(r for r in rows if r["trial"] == row["parent"])
         for seed in (0, 1):  # from the parent's step, plus one rollout, to its own budget
-            assert first_and_last_step(tuner, row["trial"], seed) == (parent["steps"] + 64,
-                                                                       row["steps"])  # fmt: skip
+            assert first_and_last_step(tuner, row["trial"], seed) == (
+                parent["steps"] + 64,
+                row["steps"],
+            )
 
 
 def test_pbt_generations_train_as_populations_and_exploit_into_their_slots(tmp_path):
@@ -245,9 +296,16 @@ def test_pbt_generations_train_as_populations_and_exploit_into_their_slots(tmp_p
     restores its parent's checkpoint into its slot under its own perturbed hparams."""
     space = {"learning_rate": hp.RealInterval(1e-4, 1e-2), "ent_coef": hp.RealInterval(0.0, 0.05)}
     tuner, rows, sizes = search_with_populations(
-        tmp_path, oracles.PBTOracle, space, seeds=1, population_size=4, generations=3,
-        quantile=0.25, resample_probability=0.0, seed=3,
-    )  # fmt: skip
+        tmp_path,
+        oracles.PBTOracle,
+        space,
+        seeds=1,
+        population_size=4,
+        generations=3,
+        quantile=0.25,
+        resample_probability=0.0,
+        seed=3,
+    )
     assert len(rows) == 12 and all(r["status"] == "completed" for r in rows), rows
     assert sizes == [4, 4, 4]  # one population a generation
     exploited = [r for r in rows if r["parent"] is not None and r["generation"] > 0]

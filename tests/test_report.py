@@ -20,17 +20,36 @@ FIGURES = ["learning_curves", "score_vs_hparams", "parallel_coordinates", "impor
 
 def fake_sweep(directory, name="fake", strategy="random", diverge_below=5e-4, **fields):
     """A finished sweep by the fake agent: 2 seeds; learning rates under 5e-4 diverge."""
-    sweep = config.build({"total_timesteps": 4096, "last_n": 2, "seeds": 2, "trials": 20,
-                          "strategy": strategy, "seed": 3, "name": name,
-                          "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
-                                    "clip_vloss": [False, True],
-                                    "ent_coef": {"min": 0.0, "max": 0.02}},
-                          **fields})  # fmt: skip
-    tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
-                    seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
-                    fixed_hparams=sweep.fixed, last_n=sweep.last_n, directory=str(directory),
-                    project_name=name, runner=FakeRunner(diverge_below),
-                    verbose=False)  # fmt: skip
+    sweep = config.build(
+        {
+            "total_timesteps": 4096,
+            "last_n": 2,
+            "seeds": 2,
+            "trials": 20,
+            "strategy": strategy,
+            "seed": 3,
+            "name": name,
+            "space": {
+                "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                "clip_vloss": [False, True],
+                "ent_coef": {"min": 0.0, "max": 0.02},
+            },
+            **fields,
+        }
+    )
+    tuner = RLTuner(
+        make_oracle(sweep),
+        agent=sweep.agent,
+        envs=sweep.envs,
+        seeds=sweep.run_seeds(),
+        total_timesteps=sweep.total_timesteps,
+        fixed_hparams=sweep.fixed,
+        last_n=sweep.last_n,
+        directory=str(directory),
+        project_name=name,
+        runner=FakeRunner(diverge_below),
+        verbose=False,
+    )
     tuner.search()
     return os.path.join(str(directory), name)
 
@@ -125,15 +144,21 @@ def test_smoothing_is_a_debiased_moving_average():
 
 
 def test_hyperband_promotions_continue_their_parents_curve(tmp_path):
-    directory = fake_sweep(tmp_path, name="hb", strategy="hyperband", total_timesteps=9000,
-                           strategy_options={"max_epochs": 9, "factor": 3},
-                           diverge_below=0.0)  # fmt: skip
+    directory = fake_sweep(
+        tmp_path,
+        name="hb",
+        strategy="hyperband",
+        total_timesteps=9000,
+        strategy_options={"max_epochs": 9, "factor": 3},
+        diverge_below=0.0,
+    )
     sweep = report.load(directory)
     child = next(r for r in sweep.rows if r["parent"] is not None and r["status"] == "completed")
     (env,) = report.trial_curves(sweep, child["trial"])
     steps = report.trial_curves(sweep, child["trial"])[env][0][0]
-    own = read_scalars(os.path.join(directory, f"trial_{child['trial']}", env, "seed_3000"),
-                       ["rewards"])["rewards"]  # fmt: skip
+    own = read_scalars(
+        os.path.join(directory, f"trial_{child['trial']}", env, "seed_3000"), ["rewards"]
+    )["rewards"]
     assert steps[0] < own[0][0]  # starts with the parent's steps
     assert steps[-1] == own[-1][0] == child["steps"]
     report.write_report(directory)
@@ -141,8 +166,9 @@ def test_hyperband_promotions_continue_their_parents_curve(tmp_path):
 
 def test_pbt_sweeps_get_a_schedule_figure(tmp_path):
     options = {"population_size": 4, "generations": 3}
-    directory = fake_sweep(tmp_path, name="pbt", strategy="pbt", diverge_below=0.0,
-                           strategy_options=options)  # fmt: skip
+    directory = fake_sweep(
+        tmp_path, name="pbt", strategy="pbt", diverge_below=0.0, strategy_options=options
+    )
     members = report.pbt_members(report.load(directory))
     assert sorted(members) == [0, 1, 2, 3]
     assert all([r["generation"] for r in rows] == [0, 1, 2] for rows in members.values())
@@ -180,8 +206,12 @@ def test_a_running_sweep_reports_its_running_trial(tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tfhparam.report", *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tfhparam.report", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_writes_the_report_and_names_its_files(finished):
@@ -190,10 +220,13 @@ def test_cli_writes_the_report_and_names_its_files(finished):
     assert "report.md" in out.stdout and "importance.png" in out.stdout
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: str(d / "missing"), "no such directory"),
-    (lambda d: str(d), "is not a sweep directory"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: str(d / "missing"), "no such directory"),
+        (lambda d: str(d), "is not a sweep directory"),
+    ],
+)
 def test_a_directory_that_is_no_sweep_exits_2_with_one_line(tmp_path, make, message):
     out = run_cli(make(tmp_path))
     assert out.returncode == 2

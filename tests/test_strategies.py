@@ -24,18 +24,31 @@ SPACE = {
 
 def make_tuner(directory, runner=None, population=1, **fields):
     sweep = config.build({"total_timesteps": 4096, "last_n": 2, "space": SPACE, **fields})
-    tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
-                    seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
-                    fixed_hparams=sweep.fixed, last_n=sweep.last_n, directory=str(directory),
-                    project_name="s", runner=runner or FakeRunner(),
-                    verbose=False, population=population)  # fmt: skip
+    tuner = RLTuner(
+        make_oracle(sweep),
+        agent=sweep.agent,
+        envs=sweep.envs,
+        seeds=sweep.run_seeds(),
+        total_timesteps=sweep.total_timesteps,
+        fixed_hparams=sweep.fixed,
+        last_n=sweep.last_n,
+        directory=str(directory),
+        project_name="s",
+        runner=runner or FakeRunner(),
+        verbose=False,
+        population=population,
+    )
     return sweep, tuner
 
 
 def trial_values(tuner):
-    return [(t.trial_id, {k: v for k, v in t.hyperparameters.values.items()
-                          if not k.startswith("tuner/")})
-            for t in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)]  # fmt: skip
+    return [
+        (
+            t.trial_id,
+            {k: v for k, v in t.hyperparameters.values.items() if not k.startswith("tuner/")},
+        )
+        for t in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
+    ]
 
 
 def results(tuner):
@@ -51,15 +64,21 @@ def in_domain(domain, value):
 
 STRATEGIES = {
     "pbt": {"strategy": "pbt", "strategy_options": {"population_size": 4, "generations": 4}},
-    "evolution": {"strategy": "evolution", "strategy_options": {"population_size": 5,
-                                                                "generations": 3}},
+    "evolution": {
+        "strategy": "evolution",
+        "strategy_options": {"population_size": 5, "generations": 3},
+    },
     "tpe": {"strategy": "tpe", "trials": 8, "strategy_options": {"num_initial_points": 3}},
     "random+median": {"strategy": "random", "trials": 8, "prune": "median"},
     "grid+asha": {"strategy": "grid", "trials": 8, "prune": "asha"},
-    "bayesian+median": {"strategy": "bayesian", "trials": 6, "prune": "median",
-                        "strategy_options": {"num_initial_points": 3}},
+    "bayesian+median": {
+        "strategy": "bayesian",
+        "trials": 6,
+        "prune": "median",
+        "strategy_options": {"num_initial_points": 3},
+    },
     "tpe+asha": {"strategy": "tpe", "trials": 8, "prune": "asha"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -89,10 +108,15 @@ BATCHING = pytest.mark.parametrize("population", [1, 4], ids=["one-at-a-time", "
 @BATCHING
 def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
     runner = FakeRunner()
-    options = {"population_size": 4, "generations": 3, "quantile": 0.25,
-               "resample_probability": 0.0}  # fmt: skip
-    sweep, tuner = make_tuner(tmp_path, runner, strategy="pbt", seed=1,
-                              strategy_options=options, population=population)  # fmt: skip
+    options = {
+        "population_size": 4,
+        "generations": 3,
+        "quantile": 0.25,
+        "resample_probability": 0.0,
+    }
+    sweep, tuner = make_tuner(
+        tmp_path, runner, strategy="pbt", seed=1, strategy_options=options, population=population
+    )
     tuner.search()
     rows = {r["trial"]: r for r in results(tuner)}
     assert len(rows) == 12 and all(r["status"] == "completed" for r in rows.values())
@@ -113,8 +137,10 @@ def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
                 source = previous[best]["hparams"]
                 for key in ("learning_rate", "ent_coef"):  # ... explored: x0.8 or x1.2
                     ratio = entry["hparams"][key] / source[key] if source[key] else 1.0
-                    clipped = entry["hparams"][key] in (sweep.space[key].min_value,
-                                                         sweep.space[key].max_value)  # fmt: skip
+                    clipped = entry["hparams"][key] in (
+                        sweep.space[key].min_value,
+                        sweep.space[key].max_value,
+                    )
                     assert clipped or math.isclose(ratio, 0.8) or math.isclose(ratio, 1.2)
                 assert entry["hparams"]["update_epochs"] in (2, 4, 8)  # an int, kept in domain
                 assert entry["hparams"]["clip_vloss"] == source["clip_vloss"]  # a choice: kept
@@ -123,8 +149,9 @@ def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
                 assert row["parent"] == previous[member]["trial"]
                 assert entry["hparams"] == previous[member]["hparams"]
     # each interval continued exactly where its source stopped
-    by_save = {os.path.dirname(os.path.dirname(os.path.dirname(c["save"]))): c
-               for c in runner.calls}  # fmt: skip
+    by_save = {
+        os.path.dirname(os.path.dirname(os.path.dirname(c["save"]))): c for c in runner.calls
+    }
     for row in rows.values():
         call = by_save[tuner.trial_dir(row["trial"])]
         expected_start = rows[row["parent"]]["steps"] if row["parent"] else 0
@@ -139,8 +166,11 @@ def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
 
 
 def test_pbt_resume_continues_the_same_lineage(tmp_path):
-    fields = {"strategy": "pbt", "seed": 2,
-              "strategy_options": {"population_size": 4, "generations": 3}}  # fmt: skip
+    fields = {
+        "strategy": "pbt",
+        "seed": 2,
+        "strategy_options": {"population_size": 4, "generations": 3},
+    }
     _, straight = make_tuner(tmp_path / "a", **fields)
     straight.search()
     _, interrupted = make_tuner(tmp_path / "b", FakeRunner(interrupt_on_call=6), **fields)
@@ -173,8 +203,12 @@ def test_evolution_keeps_elites_and_breeds_children_from_parents(tmp_path):
 def test_tpe_keeps_its_study_in_the_sweep_directory_and_resumes(tmp_path):
     import optuna
 
-    fields = {"strategy": "tpe", "trials": 6, "seed": 1, "strategy_options":
-              {"num_initial_points": 2}}  # fmt: skip
+    fields = {
+        "strategy": "tpe",
+        "trials": 6,
+        "seed": 1,
+        "strategy_options": {"num_initial_points": 2},
+    }
     _, tuner = make_tuner(tmp_path, FakeRunner(diverge_below=3e-4), **fields)
     tuner.search()
     storage = f"sqlite:///{os.path.join(tuner.project_dir, 'optuna.db')}"
@@ -221,9 +255,16 @@ def test_a_pruning_oracle_answers_with_the_trial_that_the_chief_sends_to_workers
 def test_pruning_stops_trials_that_fall_behind(pruner, population, tmp_path):
     runner = FakeRunner()
     options = {"prune_reports": 4, "prune_warmup": 2, "prune_min_trials": 2}
-    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=12, seed=6,
-                          prune=pruner, strategy_options=options,
-                          population=population)  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path,
+        runner,
+        strategy="random",
+        trials=12,
+        seed=6,
+        prune=pruner,
+        strategy_options=options,
+        population=population,
+    )
     tuner.search()
     rows = results(tuner)
     pruned = [r for r in rows if r["status"] == "pruned"]
@@ -240,19 +281,26 @@ def test_pruning_stops_trials_that_fall_behind(pruner, population, tmp_path):
     distance = {r["trial"]: abs(math.log10(r["hparams"]["learning_rate"]) + 3) for r in rows}
     assert min(distance[r["trial"]] for r in pruned) > min(distance[r["trial"]] for r in completed)
     assert [r["rank"] for r in completed] == list(range(1, len(completed) + 1))
-    trained = {os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(c["save"])))):
-               c["end"] for c in runner.calls}  # fmt: skip
+    trained = {
+        os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(c["save"])))): c["end"]
+        for c in runner.calls
+    }
     assert all(f"trial_{r['trial']}" not in trained for r in pruned)  # stopped mid-run
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"strategy": "hyperband", "prune": "median"}, "works with grid, random, bayesian, tpe"),
-    ({"prune": "sometimes"}, "unknown pruner 'sometimes'"),
-    ({"strategy": "pbt", "strategy_options": {"quantile": 0.9}}, "quantile: must be a number"),
-    ({"strategy": "evolution", "strategy_options": {"elites": 8}}, "elites: must be below"),
-    ({"strategy": "pbt", "total_timesteps": 2000, "strategy_options": {"generations": 4}},
-     "per PBT interval of 1/4"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"strategy": "hyperband", "prune": "median"}, "works with grid, random, bayesian, tpe"),
+        ({"prune": "sometimes"}, "unknown pruner 'sometimes'"),
+        ({"strategy": "pbt", "strategy_options": {"quantile": 0.9}}, "quantile: must be a number"),
+        ({"strategy": "evolution", "strategy_options": {"elites": 8}}, "elites: must be below"),
+        (
+            {"strategy": "pbt", "total_timesteps": 2000, "strategy_options": {"generations": 4}},
+            "per PBT interval of 1/4",
+        ),
+    ],
+)
 def test_bad_strategy_definitions_name_the_field(fields, message):
     with pytest.raises(config.SweepError) as info:
         config.build(fields)
@@ -261,8 +309,11 @@ def test_bad_strategy_definitions_name_the_field(fields, message):
 
 def test_tpe_without_optuna_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     real = sweep_cli.importlib.util.find_spec
-    monkeypatch.setattr(sweep_cli.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "optuna" else real(name, *a))  # fmt: skip
+    monkeypatch.setattr(
+        sweep_cli.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "optuna" else real(name, *a),
+    )
     with pytest.raises(SystemExit) as info:
         sweep_cli.main(["--strategy", "tpe", "--logdir", str(tmp_path)])
     assert info.value.code == 2
@@ -272,8 +323,14 @@ def test_tpe_without_optuna_is_a_one_line_error(monkeypatch, capsys, tmp_path):
 
 def test_hyperband_rounds_with_failed_trials_still_promote(tmp_path):
     options = {"max_epochs": 9, "factor": 3}
-    _, tuner = make_tuner(tmp_path, FakeRunner(diverge_below=5e-4), strategy="hyperband",
-                          total_timesteps=9000, seed=3, strategy_options=options)  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path,
+        FakeRunner(diverge_below=5e-4),
+        strategy="hyperband",
+        total_timesteps=9000,
+        seed=3,
+        strategy_options=options,
+    )
     tuner.search()
     rows = {r["trial"]: r for r in results(tuner)}
     planned = sum(size for rounds in hyperband_schedule(9, 3) for size, _ in rounds)

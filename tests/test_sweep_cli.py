@@ -19,20 +19,23 @@ def run(*args, cwd=None, timeout=300):
     return subprocess.run([*SWEEP, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--strategy", "annealing"], "unknown strategy 'annealing'"),
-    (["--env", "NoSuchEnv-v3"], "unknown env id 'NoSuchEnv-v3'"),
-    (["--set", "learning_rate=3"], "learning_rate=3.0 is outside its domain"),
-    (["--total-timesteps", "-5"], "--total-timesteps must be positive"),
-    (["--trials", "0"], "--trials must be positive"),
-    (["--agent", "sac"], "unknown agent 'sac'"),
-    (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
-    (["--results"], "--results needs --name"),
-    (["--name", "nothing_here", "--results"], "no sweep results in"),
-    (["--population", "0"], "--population must be a positive number or auto, got '0'"),
-    (["--population", "many"], "--population must be a positive number or auto"),
-    (["--inter-op-threads", "-1"], "--inter-op-threads must be 0 or more, got -1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy", "annealing"], "unknown strategy 'annealing'"),
+        (["--env", "NoSuchEnv-v3"], "unknown env id 'NoSuchEnv-v3'"),
+        (["--set", "learning_rate=3"], "learning_rate=3.0 is outside its domain"),
+        (["--total-timesteps", "-5"], "--total-timesteps must be positive"),
+        (["--trials", "0"], "--trials must be positive"),
+        (["--agent", "sac"], "unknown agent 'sac'"),
+        (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
+        (["--results"], "--results needs --name"),
+        (["--name", "nothing_here", "--results"], "no sweep results in"),
+        (["--population", "0"], "--population must be a positive number or auto, got '0'"),
+        (["--population", "many"], "--population must be a positive number or auto"),
+        (["--inter-op-threads", "-1"], "--inter-op-threads must be 0 or more, got -1"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     out = run(*args, "--logdir", str(tmp_path))
     assert out.returncode == 2, out.stderr
@@ -51,14 +54,16 @@ def test_malformed_sweep_file_names_the_field(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.parametrize("agent, population, sharing, expected", [
-    ("ppo", "auto", 1, (1, 4)),  # a population: XLA splits each op over the cores
-    ("a2c", 3, 2, (1, 2)),  # a worker's share of the cores
-    ("ppo", 1, 1, (4, 1)),  # one run at a time: tiny ops, each inline
-    ("dqn", "auto", 1, (4, 1)),  # DQN never trains as a population
-])  # fmt: skip
-def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expected,
-                                               monkeypatch):  # fmt: skip
+@pytest.mark.parametrize(
+    "agent, population, sharing, expected",
+    [
+        ("ppo", "auto", 1, (1, 4)),  # a population: XLA splits each op over the cores
+        ("a2c", 3, 2, (1, 2)),  # a worker's share of the cores
+        ("ppo", 1, 1, (4, 1)),  # one run at a time: tiny ops, each inline
+        ("dqn", "auto", 1, (4, 1)),  # DQN never trains as a population
+    ],
+)
+def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expected, monkeypatch):
     monkeypatch.setattr(sweep_cli.os, "cpu_count", lambda: 4)
     sweep = sweep_cli.config.build({}, {"agent": agent})
     args = sweep_cli.build_parser().parse_args([])
@@ -93,10 +98,30 @@ def events_per_run(project):
 @pytest.mark.parametrize("population", ["1", "3"], ids=["one-at-a-time", "batched"])
 def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(population, tmp_path):
     logdir = str(tmp_path / "logs")
-    args = ["--strategy", "random", "--trials", "3", "--total-timesteps", "16384",
-            "--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16",
-            "--name", "killed", "--logdir", logdir, "--seed", "7", "--workers", "1",
-            "--population", population]  # fmt: skip
+    args = [
+        "--strategy",
+        "random",
+        "--trials",
+        "3",
+        "--total-timesteps",
+        "16384",
+        "--set",
+        "num_envs=2",
+        "--set",
+        "num_steps=64",
+        "--set",
+        "hidden_size=16",
+        "--name",
+        "killed",
+        "--logdir",
+        logdir,
+        "--seed",
+        "7",
+        "--workers",
+        "1",
+        "--population",
+        population,
+    ]
     project = os.path.join(logdir, "killed")
     process = subprocess.Popen(
         [*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

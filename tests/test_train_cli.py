@@ -86,9 +86,20 @@ def test_a_checkpoint_of_the_first_agents_format_exits_2_with_one_line(tmp_path)
     old.mkdir()
     (old / "meta.json").write_text('{"env_id": "CartPole-v1", "hparams": {}, "seed": 0}')
     (old / "agent.index").write_text("")
-    out = subprocess.run([sys.executable, "-m", "tfhparam.train", "--restore", str(old),
-                          "--total-timesteps", "1024"], capture_output=True, text=True,
-                         timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfhparam.train",
+            "--restore",
+            str(old),
+            "--total-timesteps",
+            "1024",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     # TensorFlow is imported by then, and its start-up logging still comes first (issue 15)
     ours = [line for line in out.stderr.splitlines() if line.startswith("python -m tfhparam")]

@@ -15,12 +15,22 @@ from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
 def make_tuner(tmp_path, runner, name="s", population=1, **fields):
     sweep = config.build({"total_timesteps": 4000, "last_n": 2, **fields})
-    tuner = RLTuner(make_oracle(sweep), agent=sweep.agent, envs=sweep.envs,
-                    seeds=sweep.run_seeds(), total_timesteps=sweep.total_timesteps,
-                    fixed_hparams=sweep.fixed, target_scores=sweep.target_scores,
-                    aggregate=sweep.aggregate, last_n=sweep.last_n, directory=str(tmp_path),
-                    project_name=name, runner=runner, verbose=False,
-                    population=population)  # fmt: skip
+    tuner = RLTuner(
+        make_oracle(sweep),
+        agent=sweep.agent,
+        envs=sweep.envs,
+        seeds=sweep.run_seeds(),
+        total_timesteps=sweep.total_timesteps,
+        fixed_hparams=sweep.fixed,
+        target_scores=sweep.target_scores,
+        aggregate=sweep.aggregate,
+        last_n=sweep.last_n,
+        directory=str(tmp_path),
+        project_name=name,
+        runner=runner,
+        verbose=False,
+        population=population,
+    )
     return sweep, tuner
 
 
@@ -39,12 +49,17 @@ def in_domain(domain, value):
 
 STRATEGIES = {
     "random": {"trials": 6},
-    "grid": {"trials": 100, "strategy_options": {"grid_points": 2},
-             "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
-                       "num_minibatches": [2, 4, 8]}},
+    "grid": {
+        "trials": 100,
+        "strategy_options": {"grid_points": 2},
+        "space": {
+            "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+            "num_minibatches": [2, 4, 8],
+        },
+    },
     "bayesian": {"trials": 6, "strategy_options": {"num_initial_points": 3}},
     "hyperband": {"total_timesteps": 9000, "strategy_options": {"max_epochs": 9, "factor": 3}},
-}  # fmt: skip
+}
 
 
 # Population batching (trials asked and trained several at a time, side by side) must not
@@ -86,9 +101,14 @@ def test_hyperband_bracket_arithmetic():
 @BATCHING
 def test_hyperband_promotions_continue_from_the_parent_checkpoint(population, tmp_path):
     runner = FakeRunner()
-    _, tuner = make_tuner(tmp_path, runner, strategy="hyperband", total_timesteps=9000,
-                          population=population,
-                          strategy_options={"max_epochs": 9, "factor": 3})  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path,
+        runner,
+        strategy="hyperband",
+        total_timesteps=9000,
+        population=population,
+        strategy_options={"max_epochs": 9, "factor": 3},
+    )
     tuner.search()
     unit = tuner.hyperband_unit(tuner.space.defaults())
     assert unit == 512  # 9000 steps / 9 epochs, rounded down to whole 4 x 128 rollouts
@@ -115,10 +135,15 @@ def test_hyperband_promotions_continue_from_the_parent_checkpoint(population, tm
 
 @BATCHING
 def test_scores_normalize_average_seeds_and_aggregate_envs(population, tmp_path):
-    _, tuner = make_tuner(tmp_path, FakeRunner(), strategy="random", trials=1, seeds=2,
-                          population=population,
-                          envs={"CartPole-v1": {"target_score": [0, 200]},
-                                "Acrobot-v1": None})  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path,
+        FakeRunner(),
+        strategy="random",
+        trials=1,
+        seeds=2,
+        population=population,
+        envs={"CartPole-v1": {"target_score": [0, 200]}, "Acrobot-v1": None},
+    )
     tuner.search()
     (trial,) = tuner.oracle.trials.values()
     lr = trial.hyperparameters.values["learning_rate"]
@@ -132,8 +157,9 @@ def test_scores_normalize_average_seeds_and_aggregate_envs(population, tmp_path)
 @BATCHING
 def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(population, tmp_path):
     runner = FakeRunner(diverge_below=1e-3)
-    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1,
-                          population=population)  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path, runner, strategy="random", trials=6, seed=1, population=population
+    )
     tuner.search()
     rows = tuner.results()
     failed = [r for r in rows if r["status"] == "failed"]
@@ -147,14 +173,21 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(populatio
 
 
 def test_an_interrupted_grid_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
-    fields = {"strategy": "grid", "trials": 100, "strategy_options": {"grid_points": 3},
-              "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
-                        "update_epochs": [2, 4]}}  # fmt: skip
+    fields = {
+        "strategy": "grid",
+        "trials": 100,
+        "strategy_options": {"grid_points": 3},
+        "space": {
+            "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+            "update_epochs": [2, 4],
+        },
+    }
     _, tuner = make_tuner(tmp_path, FakeRunner(interrupt_on_call=2), **fields)
     with pytest.raises(KeyboardInterrupt):
         tuner.search()
-    done_before = {t.trial_id: t.score for t in tuner.oracle.trials.values()
-                   if t.status == "COMPLETED"}  # fmt: skip
+    done_before = {
+        t.trial_id: t.score for t in tuner.oracle.trials.values() if t.status == "COMPLETED"
+    }
     assert len(done_before) == 2
     runner = FakeRunner()
     _, resumed = make_tuner(tmp_path, runner, **fields)
@@ -176,9 +209,15 @@ def test_an_oracle_without_hyperparameters_gets_the_agents_default_space(tmp_pat
     import tfhparam
 
     oracle = kt.oracles.HyperbandOracle(objective=kt.Objective("score", "max"), max_epochs=3)
-    tuner = tfhparam.RLTuner(oracle=oracle, agent="a2c", total_timesteps=3000,
-                             directory=str(tmp_path), project_name="api",
-                             runner=FakeRunner(), verbose=False)  # fmt: skip
+    tuner = tfhparam.RLTuner(
+        oracle=oracle,
+        agent="a2c",
+        total_timesteps=3000,
+        directory=str(tmp_path),
+        project_name="api",
+        runner=FakeRunner(),
+        verbose=False,
+    )
     assert set(tuner.oracle.get_space().values) == set(config.build({"agent": "a2c"}).space)
     tuner.search()
     assert tuner.get_best_hyperparameters()[0].values["learning_rate"] > 0
@@ -191,21 +230,36 @@ def test_keras_tuner_style_classes_take_a_narrowed_space(tmp_path):
 
     hps = kt.HyperParameters()
     hps.Float("learning_rate", 1e-4, 1e-2, sampling="log")
-    common = dict(agent="ppo", total_timesteps=3000, runner=FakeRunner(),
-                  directory=str(tmp_path), verbose=False)  # fmt: skip
+    common = dict(
+        agent="ppo",
+        total_timesteps=3000,
+        runner=FakeRunner(),
+        directory=str(tmp_path),
+        verbose=False,
+    )
     tuners = [
-        tfhparam.RandomSearch(max_trials=3, seed=1, hyperparameters=hps,
-                              project_name="r", **common),
-        tfhparam.Hyperband(max_epochs=3, seed=1, hyperparameters=hps, project_name="h",
-                           **common),
-        tfhparam.BayesianOptimization(max_trials=3, num_initial_points=2, seed=1,
-                                      hyperparameters=hps, project_name="b", **common),
+        tfhparam.RandomSearch(
+            max_trials=3, seed=1, hyperparameters=hps, project_name="r", **common
+        ),
+        tfhparam.Hyperband(max_epochs=3, seed=1, hyperparameters=hps, project_name="h", **common),
+        tfhparam.BayesianOptimization(
+            max_trials=3,
+            num_initial_points=2,
+            seed=1,
+            hyperparameters=hps,
+            project_name="b",
+            **common,
+        ),
         tfhparam.GridSearch({"learning_rate": [1e-4, 1e-3]}, project_name="g", **common),
-    ]  # fmt: skip
+    ]
     for tuner in tuners:
         tuner.search()
-        assert {n for t in tuner.trials() for n in t.hyperparameters.values
-                if not n.startswith("tuner/")} == {"learning_rate"}  # fmt: skip
+        assert {
+            n
+            for t in tuner.trials()
+            for n in t.hyperparameters.values
+            if not n.startswith("tuner/")
+        } == {"learning_rate"}
         assert [h.name for h in tuner.session_hparams()] == ["learning_rate", "trial", "env"]
         assert tuner.get_best_hyperparameters()[0].values["learning_rate"] >= 1e-4
 
@@ -242,13 +296,31 @@ def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_
             raise RuntimeError("population out of memory")
         yield from side_by_side(specs, stopped)
 
-    sweep = config.build({"total_timesteps": 4096, "last_n": 2, "trials": 8, "seeds": 2,
-                          "space": {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
-                                    "num_steps": [32, 128]}})  # fmt: skip
-    tuner = RLTuner(make_oracle(sweep), agent="ppo", seeds=sweep.run_seeds(),
-                    total_timesteps=4096, last_n=2, directory=str(tmp_path), project_name="s",
-                    runner=runner, population=6, population_runner=population_runner,
-                    verbose=False)  # fmt: skip
+    sweep = config.build(
+        {
+            "total_timesteps": 4096,
+            "last_n": 2,
+            "trials": 8,
+            "seeds": 2,
+            "space": {
+                "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+                "num_steps": [32, 128],
+            },
+        }
+    )
+    tuner = RLTuner(
+        make_oracle(sweep),
+        agent="ppo",
+        seeds=sweep.run_seeds(),
+        total_timesteps=4096,
+        last_n=2,
+        directory=str(tmp_path),
+        project_name="s",
+        runner=runner,
+        population=6,
+        population_runner=population_runner,
+        verbose=False,
+    )
     tuner.search()
     rows = tuner.results()
     assert len(rows) == 8
@@ -274,8 +346,9 @@ def test_a_trial_whose_seeds_fill_several_populations_fails_once(tmp_path):
         started.append(spec.save)
         yield from fake(spec)
 
-    _, tuner = make_tuner(tmp_path, runner, strategy="random", trials=6, seed=1, seeds=3,
-                          population=2)  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path, runner, strategy="random", trials=6, seed=1, seeds=3, population=2
+    )
     tuner.search()
     rows = tuner.results()
     failed = [r for r in rows if r["status"] == "failed"]
@@ -292,9 +365,15 @@ def test_a_trial_whose_seeds_fill_several_populations_fails_once(tmp_path):
 def test_model_based_oracles_ask_smaller_batches(strategy, most, tmp_path):
     """Bayesian (and TPE) batches stop at max(initial points, a quarter of the trials), so
     the model sees results before proposing most trials; random takes what fits."""
-    _, tuner = make_tuner(tmp_path, FakeRunner(), strategy=strategy, trials=8, seed=2,
-                          strategy_options={"num_initial_points": 2},
-                          population=8)  # fmt: skip
+    _, tuner = make_tuner(
+        tmp_path,
+        FakeRunner(),
+        strategy=strategy,
+        trials=8,
+        seed=2,
+        strategy_options={"num_initial_points": 2},
+        population=8,
+    )
     batches, run_batch = [], tuner._run_batch
     tuner._run_batch = lambda trials: (batches.append(len(trials)), run_batch(trials))
     tuner.search()

@@ -59,8 +59,11 @@ OPTION_DEFAULTS = {
     "prune_min_trials": 4,  # median pruning: other trials needed at a step
     "prune_factor": 3,  # ASHA: the top 1/factor go on at each rung
 }
-FLOAT_OPTIONS = {"quantile": (0.0, 0.5), "resample_probability": (0.0, 1.0),
-                 "mutation_probability": (0.0, 1.0)}  # fmt: skip
+FLOAT_OPTIONS = {
+    "quantile": (0.0, 0.5),
+    "resample_probability": (0.0, 1.0),
+    "mutation_probability": (0.0, 1.0),
+}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -288,16 +291,20 @@ def build(
     if prune not in PRUNERS:
         raise SweepError(f"prune: unknown pruner {prune!r}; choose from {PRUNERS}")
     if prune != "none" and strategy not in PRUNABLE:
-        raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, "
-                         f"not {strategy}")  # fmt: skip
+        raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, not {strategy}")
     sweep.prune = prune
     backend = flags.get("env_backend", data.get("env_backend", sweep.env_backend))
     if backend not in agents.ENV_BACKENDS:
         raise SweepError(f"env_backend: {backend!r} is not one of {agents.ENV_BACKENDS}")
     sweep.env_backend = backend
 
-    for key, minimum in (("seeds", 1), ("trials", 1), ("total_timesteps", 1), ("seed", 0),
-                         ("last_n", 1)):  # fmt: skip
+    for key, minimum in (
+        ("seeds", 1),
+        ("trials", 1),
+        ("total_timesteps", 1),
+        ("seed", 0),
+        ("last_n", 1),
+    ):
         if key in flags:
             setattr(sweep, key, _int(flags, key, minimum, "--" + key.replace("_", "-") + " "))
         elif key in data:
@@ -370,11 +377,20 @@ def build(
             f"known: {', '.join(OPTION_DEFAULTS)}"
         )
     sweep.options = {**OPTION_DEFAULTS, **options}
-    for key, minimum in (("grid_points", 2), ("max_epochs", 1), ("factor", 2),
-                         ("hyperband_iterations", 1), ("population_size", 2),
-                         ("generations", 1), ("tournament_size", 1), ("elites", 0),
-                         ("prune_reports", 1), ("prune_warmup", 1), ("prune_min_trials", 1),
-                         ("prune_factor", 2)):  # fmt: skip
+    for key, minimum in (
+        ("grid_points", 2),
+        ("max_epochs", 1),
+        ("factor", 2),
+        ("hyperband_iterations", 1),
+        ("population_size", 2),
+        ("generations", 1),
+        ("tournament_size", 1),
+        ("elites", 0),
+        ("prune_reports", 1),
+        ("prune_warmup", 1),
+        ("prune_min_trials", 1),
+        ("prune_factor", 2),
+    ):
         sweep.options[key] = _int(sweep.options, key, minimum, f"{where}strategy_options.")
     for key, (low, high) in FLOAT_OPTIONS.items():
         value = sweep.options[key]
@@ -383,12 +399,15 @@ def build(
             or not isinstance(value, (int, float))
             or not (low <= value <= high)
         ):
-            raise SweepError(f"{where}strategy_options.{key}: must be a number in "
-                             f"[{low}, {high}], got {value!r}")  # fmt: skip
+            raise SweepError(
+                f"{where}strategy_options.{key}: must be a number in [{low}, {high}], got {value!r}"
+            )
         sweep.options[key] = float(value)
     if sweep.options["elites"] >= sweep.options["population_size"]:
-        raise SweepError(f"{where}strategy_options.elites: must be below population_size "
-                         f"({sweep.options['population_size']})")  # fmt: skip
+        raise SweepError(
+            f"{where}strategy_options.elites: must be below population_size "
+            f"({sweep.options['population_size']})"
+        )
     if sweep.options["num_initial_points"] is not None:
         sweep.options["num_initial_points"] = _int(
             sweep.options, "num_initial_points", 1, f"{where}strategy_options."

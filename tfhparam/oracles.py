@@ -133,12 +133,19 @@ class PBTOracle(kt.Oracle):
         hyperparameters, **kwargs: as ``kt.Oracle``.
     """
 
-    def __init__(self, objective, population_size: int = 8, generations: int = 10,
-                 quantile: float = 0.25, resample_probability: float = 0.25, seed=None,
-                 hyperparameters=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        objective,
+        population_size: int = 8,
+        generations: int = 10,
+        quantile: float = 0.25,
+        resample_probability: float = 0.25,
+        seed=None,
+        hyperparameters=None,
+        **kwargs,
+    ):
         kwargs["max_trials"] = population_size * generations
-        super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters,
-                         **kwargs)  # fmt: skip
+        super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters, **kwargs)
         self.population_size, self.generations = int(population_size), int(generations)
         self.max_epochs = self.generations  # what RLTuner reads for the interval length
         self.quantile, self.resample_probability = float(quantile), float(resample_probability)
@@ -166,8 +173,9 @@ class PBTOracle(kt.Oracle):
             return dict(mine["hparams"]), mine["trial"], None  # keeps training as it is
         rng = _rng(self.seed, "pbt", generation, member)
         source_trial = rng.choice(top)
-        source = next(i for i, m in enumerate(self.lineage) if m[generation - 1]["trial"] ==
-                      source_trial)  # fmt: skip
+        source = next(
+            i for i, m in enumerate(self.lineage) if m[generation - 1]["trial"] == source_trial
+        )
         values = dict(self.lineage[source][generation - 1]["hparams"])
         for hparam in self.hyperparameters.space:
             if hparam.name in values and is_continuous(hparam):
@@ -193,11 +201,20 @@ class PBTOracle(kt.Oracle):
         ):
             return {"status": "STOPPED", "values": None}  # every member failed
         values, source_trial, source = self._next_values(member, generation)
-        self.lineage[member].append({"generation": generation, "trial": trial_id,
-                                     "hparams": values, "restore": source_trial,
-                                     "copied_from": source})  # fmt: skip
-        schedule = {"tuner/member": member, "tuner/epochs": generation + 1,
-                    "tuner/initial_epoch": generation}  # fmt: skip
+        self.lineage[member].append(
+            {
+                "generation": generation,
+                "trial": trial_id,
+                "hparams": values,
+                "restore": source_trial,
+                "copied_from": source,
+            }
+        )
+        schedule = {
+            "tuner/member": member,
+            "tuner/epochs": generation + 1,
+            "tuner/initial_epoch": generation,
+        }
         if source_trial is not None:  # (gRPC carries no None values)
             schedule["tuner/trial_id"] = source_trial
         return {"status": "RUNNING", "values": {**values, **schedule}}
@@ -234,14 +251,22 @@ class EvolutionOracle(kt.Oracle):
         seed, hyperparameters, **kwargs: as ``kt.Oracle``.
     """
 
-    def __init__(self, objective, population_size: int = 8, generations: int = 4,
-                 tournament_size: int = 3, mutation_probability: float = 0.2, elites: int = 1,
-                 seed=None, hyperparameters=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        objective,
+        population_size: int = 8,
+        generations: int = 4,
+        tournament_size: int = 3,
+        mutation_probability: float = 0.2,
+        elites: int = 1,
+        seed=None,
+        hyperparameters=None,
+        **kwargs,
+    ):
         if not 0 <= elites < population_size:
             raise ValueError(f"elites must be in [0, population_size), got {elites}")
         kwargs["max_trials"] = population_size + (generations - 1) * (population_size - elites)
-        super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters,
-                         **kwargs)  # fmt: skip
+        super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters, **kwargs)
         self.population_size, self.generations = int(population_size), int(generations)
         self.tournament_size, self.elites = int(tournament_size), int(elites)
         self.mutation_probability = float(mutation_probability)
@@ -263,8 +288,10 @@ class EvolutionOracle(kt.Oracle):
                 return {"status": "IDLE", "values": None}
             if generation + 1 >= self.generations:
                 return {"status": "STOPPED", "values": None}
-            ranked = [t.trial_id for t in _ranked([self.trials[i] for i in current],
-                                                  self.objective.direction)]  # fmt: skip
+            ranked = [
+                t.trial_id
+                for t in _ranked([self.trials[i] for i in current], self.objective.direction)
+            ]
             self.populations.append(ranked[: self.elites])
             generation, current = generation + 1, self.populations[-1]
         rng = _rng(self.seed, "evolution", generation, len(current))
@@ -272,8 +299,10 @@ class EvolutionOracle(kt.Oracle):
             values = {h.name: resample(h, rng) for h in self.hyperparameters.space}
         else:
             previous = self.populations[-2]
-            ranked = [t.trial_id for t in _ranked([self.trials[i] for i in previous],
-                                                  self.objective.direction)]  # fmt: skip
+            ranked = [
+                t.trial_id
+                for t in _ranked([self.trials[i] for i in previous], self.objective.direction)
+            ]
             mother = self.trials[self._tournament(ranked, rng)].hyperparameters.values
             father = self.trials[self._tournament(ranked, rng)].hyperparameters.values
             values = {}
@@ -298,8 +327,9 @@ class EvolutionOracle(kt.Oracle):
 # ---------------------------------------------------------------------------------------
 
 
-def median_prunes(value: float, others: Sequence[float], step: int, warmup: int,
-                  min_trials: int) -> bool:  # fmt: skip
+def median_prunes(
+    value: float, others: Sequence[float], step: int, warmup: int, min_trials: int
+) -> bool:
     """Optuna's median rule: stop if ``value`` is below the median of the other trials'
     values at the same step, once past ``warmup`` steps and with ``min_trials`` others."""
     if step < warmup or len(others) < min_trials:
@@ -307,8 +337,7 @@ def median_prunes(value: float, others: Sequence[float], step: int, warmup: int,
     return value < statistics.median(others)
 
 
-def asha_prunes(value: float, others: Sequence[float], step: int, warmup: int,
-                factor: int) -> bool:  # fmt: skip
+def asha_prunes(value: float, others: Sequence[float], step: int, warmup: int, factor: int) -> bool:
     """Asynchronous successive halving: at rungs ``warmup * factor**k`` a trial goes on
     only if its value is in the top ``1/factor`` of all values seen at that rung."""
     if step < warmup:
@@ -340,8 +369,11 @@ class PruningMixin:
     pruned_ids: set[str]
 
     def score_trial(self, trial) -> None:
-        history = trial.metrics.get_history(self.objective.name) if trial.metrics.exists(
-            self.objective.name) else []  # fmt: skip
+        history = (
+            trial.metrics.get_history(self.objective.name)
+            if trial.metrics.exists(self.objective.name)
+            else []
+        )
         if not history:
             trial.score, trial.best_step = None, 0
             return
@@ -389,8 +421,14 @@ class PruningMixin:
 _PRUNING_CLASSES: dict[type, type] = {}
 
 
-def with_pruning(oracle_class: type, pruner: str, warmup: int = 3, min_trials: int = 4,
-                 factor: int = 3, reports: int = 10):  # fmt: skip
+def with_pruning(
+    oracle_class: type,
+    pruner: str,
+    warmup: int = 3,
+    min_trials: int = 4,
+    factor: int = 3,
+    reports: int = 10,
+):
     """``oracle_class`` with :class:`PruningMixin`; returns a factory of oracles."""
     if pruner not in ("median", "asha"):
         raise ValueError(f"unknown pruner {pruner!r}; choose median or asha")
@@ -442,11 +480,23 @@ class TPEOracle(kt.Oracle):
         seed, hyperparameters, **kwargs: as ``kt.Oracle``.
     """
 
-    def __init__(self, objective, max_trials: int = 10, num_initial_points: int | None = None,
-                 seed=None, hyperparameters=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        objective,
+        max_trials: int = 10,
+        num_initial_points: int | None = None,
+        seed=None,
+        hyperparameters=None,
+        **kwargs,
+    ):
         self.optuna = import_optuna()
-        super().__init__(objective=objective, max_trials=max_trials, seed=seed,
-                         hyperparameters=hyperparameters, **kwargs)  # fmt: skip
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            **kwargs,
+        )
         self.num_initial_points = num_initial_points or 10
         self.numbers: dict[str, int] = {}  # Keras Tuner trial id -> Optuna trial number
         self._study = None
@@ -461,8 +511,12 @@ class TPEOracle(kt.Oracle):
                 seed=self.seed, n_startup_trials=self.num_initial_points
             )
             self._study = optuna.create_study(
-                study_name=os.path.basename(self._project_dir), storage=storage,
-                sampler=sampler, direction=direction, load_if_exists=True)  # fmt: skip
+                study_name=os.path.basename(self._project_dir),
+                storage=storage,
+                sampler=sampler,
+                direction=direction,
+                load_if_exists=True,
+            )
         return self._study
 
     def distributions(self) -> dict[str, Any]:
@@ -470,11 +524,13 @@ class TPEOracle(kt.Oracle):
         out = {}
         for hparam in self.hyperparameters.space:
             if isinstance(hparam, kt.engine.hyperparameters.Float):
-                out[hparam.name] = d.FloatDistribution(hparam.min_value, hparam.max_value,
-                                                       log=hparam.sampling == "log")  # fmt: skip
+                out[hparam.name] = d.FloatDistribution(
+                    hparam.min_value, hparam.max_value, log=hparam.sampling == "log"
+                )
             elif isinstance(hparam, kt.engine.hyperparameters.Int):
-                out[hparam.name] = d.IntDistribution(hparam.min_value, hparam.max_value,
-                                                     log=hparam.sampling == "log")  # fmt: skip
+                out[hparam.name] = d.IntDistribution(
+                    hparam.min_value, hparam.max_value, log=hparam.sampling == "log"
+                )
             elif isinstance(hparam, kt.engine.hyperparameters.Boolean):
                 out[hparam.name] = d.CategoricalDistribution([False, True])
             elif isinstance(hparam, kt.engine.hyperparameters.Fixed):

@@ -32,8 +32,11 @@ def _ongoing(oracle) -> dict[str, str]:
 def _slots(oracle, tuner_id: str) -> dict[str, str]:
     """A worker's running trials by slot id: ``tuner_id`` and, when it trains a batch of
     trials as a population, ``tuner_id-1``, ``tuner_id-2``, ... (see RLTuner._ask)."""
-    return {slot: trial_id for slot, trial_id in _ongoing(oracle).items()
-            if slot == tuner_id or slot.startswith(f"{tuner_id}-")}  # fmt: skip
+    return {
+        slot: trial_id
+        for slot, trial_id in _ongoing(oracle).items()
+        if slot == tuner_id or slot.startswith(f"{tuner_id}-")
+    }
 
 
 @kt.synchronized
@@ -51,11 +54,16 @@ def _fail(oracle, tuner_id: str, reason: str):
     return trial
 
 
-def serve(tuner, address: tuple[str, int],
-          processes: dict[str, subprocess.Popen] | None = None,
-          start_worker: Callable[[str], subprocess.Popen] | None = None,
-          max_restarts: int = 2, poll: float = 0.5, report: Callable[[], None] | None = None,
-          report_every: float = 10.0) -> list[str]:  # fmt: skip
+def serve(
+    tuner,
+    address: tuple[str, int],
+    processes: dict[str, subprocess.Popen] | None = None,
+    start_worker: Callable[[str], subprocess.Popen] | None = None,
+    max_restarts: int = 2,
+    poll: float = 0.5,
+    report: Callable[[], None] | None = None,
+    report_every: float = 10.0,
+) -> list[str]:
     """Serves ``tuner.oracle`` to workers until the search is over.
 
     Args:
@@ -97,8 +105,10 @@ def serve(tuner, address: tuple[str, int],
                 if trial_id is None:  # died between trials (e.g. at start-up)
                     idle_deaths[tuner_id] += 1
                     if idle_deaths[tuner_id] > max_restarts:
-                        print(f"worker {tuner_id} keeps dying (exit {code}); not restarted",
-                              flush=True)  # fmt: skip
+                        print(
+                            f"worker {tuner_id} keeps dying (exit {code}); not restarted",
+                            flush=True,
+                        )
                         del processes[tuner_id]
                         given_up.append(tuner_id)
                         continue
@@ -111,8 +121,11 @@ def serve(tuner, address: tuple[str, int],
                             tuner.record_failure(slot_trial, reason)
                             print(f"[trial {slot_trial}] failed: {reason}", flush=True)
                     else:
-                        print(f"[trial {trial_id}] worker {tuner_id} died (exit {code}); "
-                              "retrying the trial", flush=True)  # fmt: skip
+                        print(
+                            f"[trial {trial_id}] worker {tuner_id} died (exit {code}); "
+                            "retrying the trial",
+                            flush=True,
+                        )
                 processes[tuner_id] = start_worker(tuner_id)
             if report and time.time() - last_report >= report_every:
                 last_report = time.time()

@@ -80,10 +80,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def spawn_worker(command: list[str], tuner_id: str, address: tuple[str, int],
-                 extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:  # fmt: skip
+def spawn_worker(
+    command: list[str],
+    tuner_id: str,
+    address: tuple[str, int],
+    extra_env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
     """Starts ``command`` as Keras Tuner worker ``tuner_id`` of the chief at ``address``."""
-    env = {**os.environ, **(extra_env or {}), TUNER_ID: tuner_id, ORACLE_IP: address[0],
-           ORACLE_PORT: str(address[1])}  # fmt: skip
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        TUNER_ID: tuner_id,
+        ORACLE_IP: address[0],
+        ORACLE_PORT: str(address[1]),
+    }
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
     return subprocess.Popen(command, env=env, preexec_fn=preexec)

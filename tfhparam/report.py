@@ -121,13 +121,18 @@ def _domains(oracle: dict[str, Any]) -> dict[str, Domain]:
         if name.startswith("tuner/"):
             continue
         if kind in ("Choice", "Boolean", "Fixed"):
-            values = config.get("values") or ([False, True] if kind == "Boolean" else
-                                              [config.get("value")])  # fmt: skip
+            values = config.get("values") or (
+                [False, True] if kind == "Boolean" else [config.get("value")]
+            )
             domains[name] = Domain(name, "choice", values=tuple(values))
         elif kind in ("Float", "Int"):
             log = config.get("sampling") == "log"
-            domains[name] = Domain(name, "log" if log else ("int" if kind == "Int" else "real"),
-                                   config["min_value"], config["max_value"])  # fmt: skip
+            domains[name] = Domain(
+                name,
+                "log" if log else ("int" if kind == "Int" else "real"),
+                config["min_value"],
+                config["max_value"],
+            )
     return domains
 
 
@@ -154,10 +159,18 @@ def load(directory: str) -> Sweep:
         if trial["trial_id"] in known:
             continue  # started after results.json was last written: still running
         values = trial["hyperparameters"]["values"]
-        rows.append({"rank": None, "trial": trial["trial_id"], "score": None,
-                     "status": "running", "steps": None, "parent": None, "reason": "",
-                     "hparams": {k: v for k, v in values.items()
-                                 if not k.startswith("tuner/")}})  # fmt: skip
+        rows.append(
+            {
+                "rank": None,
+                "trial": trial["trial_id"],
+                "score": None,
+                "status": "running",
+                "steps": None,
+                "parent": None,
+                "reason": "",
+                "hparams": {k: v for k, v in values.items() if not k.startswith("tuner/")},
+            }
+        )
     for row in rows:  # trials listed before the oracle declared them still get an axis
         for name in row["hparams"]:
             if name not in domains:
@@ -253,26 +266,41 @@ def plot_learning_curves(sweep: Sweep, path: str, top_k: int, smoothing: float =
             if not runs:
                 continue
             steps = np.unique(np.concatenate([run[0] for run in runs]))
-            seeds = np.array([np.where((steps >= run[0][0]) & (steps <= run[0][-1]),
-                                       np.interp(steps, run[0], smooth(run[1], smoothing)),
-                                       np.nan)
-                              for run in runs])  # fmt: skip
+            seeds = np.array(
+                [
+                    np.where(
+                        (steps >= run[0][0]) & (steps <= run[0][-1]),
+                        np.interp(steps, run[0], smooth(run[1], smoothing)),
+                        np.nan,
+                    )
+                    for run in runs
+                ]
+            )
             mean = np.nanmean(seeds, axis=0)
             label = f"trial {row['trial']}" + (
                 f" (score {_number(row['score'])})" if row["score"] is not None else " (running)"
             )
             panel.plot(steps, mean, color=colors(i % 10), label=label, linewidth=1.2)
             if len(runs) > 1:
-                panel.fill_between(steps, np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0),
-                                   color=colors(i % 10), alpha=0.2, linewidth=0)  # fmt: skip
+                panel.fill_between(
+                    steps,
+                    np.nanmin(seeds, axis=0),
+                    np.nanmax(seeds, axis=0),
+                    color=colors(i % 10),
+                    alpha=0.2,
+                    linewidth=0,
+                )
         panel.set_title(env)
         panel.set_xlabel("env steps")
         panel.set_ylabel("episode return")
         panel.grid(alpha=0.3)
         if panel.get_legend_handles_labels()[0]:
             panel.legend(fontsize=8)
-    fig.suptitle(f"{sweep.name}: top {len(chosen)} trials (line: mean over seeds; band: range; "
-                 f"smoothing {smoothing:g})", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"{sweep.name}: top {len(chosen)} trials (line: mean over seeds; band: range; "
+        f"smoothing {smoothing:g})",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -292,8 +320,7 @@ def plot_score_vs_hparams(sweep: Sweep, path: str) -> None:
     names = list(sweep.domains)
     columns = min(len(names), 3) or 1
     rows_n = max(math.ceil(len(names) / columns), 1)
-    fig, axes = plt.subplots(rows_n, columns, figsize=(4.5 * columns, 3.4 * rows_n),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(rows_n, columns, figsize=(4.5 * columns, 3.4 * rows_n), squeeze=False)
     done = _completed(sweep)
     scores = [row["score"] for row in done]
     span = (max(scores) - min(scores)) if len(scores) > 1 else 1.0
@@ -302,15 +329,26 @@ def plot_score_vs_hparams(sweep: Sweep, path: str) -> None:
         domain = sweep.domains[name]
         with_value = [row for row in done if name in row["hparams"]]
         x = _axis_values(domain, [row["hparams"][name] for row in with_value])
-        panel.scatter(x, [row["score"] for row in with_value],
-                      c=[row["score"] for row in with_value], cmap="viridis",
-                      edgecolors="black", linewidths=0.4, zorder=3)  # fmt: skip
+        panel.scatter(
+            x,
+            [row["score"] for row in with_value],
+            c=[row["score"] for row in with_value],
+            cmap="viridis",
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=3,
+        )
         for status, (marker, color) in STATUS_STYLE.items():
             others = [r for r in sweep.rows if r["status"] == status and name in r["hparams"]]
             if others:
-                panel.scatter(_axis_values(domain, [row["hparams"][name] for row in others]),
-                              [floor] * len(others), marker=marker, color=color, label=status,
-                              zorder=3)  # fmt: skip
+                panel.scatter(
+                    _axis_values(domain, [row["hparams"][name] for row in others]),
+                    [floor] * len(others),
+                    marker=marker,
+                    color=color,
+                    label=status,
+                    zorder=3,
+                )
         if domain.kind == "log":
             panel.set_xscale("log")
         if domain.categorical:
@@ -322,9 +360,11 @@ def plot_score_vs_hparams(sweep: Sweep, path: str) -> None:
             panel.legend(fontsize=8)
     for panel in list(axes.flat)[len(names) :]:
         panel.axis("off")
-    fig.suptitle(f"{sweep.name}: score against each hyperparameter "
-                 f"({len(done)} completed, {sweep.count('failed')} failed, "
-                 f"{sweep.count('pruned')} pruned)")  # fmt: skip
+    fig.suptitle(
+        f"{sweep.name}: score against each hyperparameter "
+        f"({len(done)} completed, {sweep.count('failed')} failed, "
+        f"{sweep.count('pruned')} pruned)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -342,8 +382,10 @@ def plot_parallel_coordinates(sweep: Sweep, path: str) -> None:
     fig, ax = plt.subplots(figsize=(max(1.6 * (len(names) + 1), 6), 4.5))
     xs = list(range(len(names) + 1))
     for row in sorted(sweep.rows, key=lambda r: (r["score"] is not None, r["score"] or 0.0)):
-        ys = [sweep.domains[n].position(row["hparams"][n]) if n in row["hparams"] else np.nan
-              for n in names]  # fmt: skip
+        ys = [
+            sweep.domains[n].position(row["hparams"][n]) if n in row["hparams"] else np.nan
+            for n in names
+        ]
         if row["status"] == "completed" and row["score"] is not None:
             rel = (row["score"] - low) / (high - low) if high > low else 0.5
             ax.plot(xs, [*ys, rel], color=cmap(rel), linewidth=1.4, alpha=0.9)
@@ -361,15 +403,19 @@ def plot_parallel_coordinates(sweep: Sweep, path: str) -> None:
     ax.axvline(len(names), color="black", linewidth=0.8)
     ax.text(len(names) + 0.03, 0.0, _number(low), fontsize=7, va="bottom")
     ax.text(len(names) + 0.03, 1.0, _number(high), fontsize=7, va="top")
-    ax.set_xticks(xs, [*(n + (" (log)" if sweep.domains[n].kind == "log" else "")
-                         for n in names), "score"], rotation=20)  # fmt: skip
+    ax.set_xticks(
+        xs,
+        [*(n + (" (log)" if sweep.domains[n].kind == "log" else "") for n in names), "score"],
+        rotation=20,
+    )
     ax.set_yticks([])
     ax.set_xlim(-0.1, len(names) + 0.4)
     ax.set_ylim(-0.05, 1.05)
     mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(low, high))
     fig.colorbar(mappable, ax=ax, label="score")
-    ax.set_title(f"{sweep.name}: {len(done)} completed trials coloured by score"
-                 " (dashed: failed or pruned)")  # fmt: skip
+    ax.set_title(
+        f"{sweep.name}: {len(done)} completed trials coloured by score (dashed: failed or pruned)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -396,8 +442,7 @@ def plot_pbt_schedule(sweep: Sweep, path: str) -> None:
     panels = [*names, "score"]
     columns = min(len(panels), 3)
     rows_n = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows_n, columns, figsize=(4.8 * columns, 3.2 * rows_n),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(rows_n, columns, figsize=(4.8 * columns, 3.2 * rows_n), squeeze=False)
     colors = plt.get_cmap("tab10")
     for panel, name in zip(axes.flat, panels):
         for member, rows in sorted(members.items()):
@@ -424,10 +469,12 @@ def plot_pbt_schedule(sweep: Sweep, path: str) -> None:
     for panel in spare:
         panel.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    (spare[0] if spare else fig).legend(handles, labels, loc="center" if spare else "lower right",
-                                        fontsize=8, ncol=2)  # fmt: skip
-    fig.suptitle(f"{sweep.name}: PBT schedules (dots: exploit, copied from another member)",
-                 fontsize=10)  # fmt: skip
+    (spare[0] if spare else fig).legend(
+        handles, labels, loc="center" if spare else "lower right", fontsize=8, ncol=2
+    )
+    fig.suptitle(
+        f"{sweep.name}: PBT schedules (dots: exploit, copied from another member)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -437,14 +484,20 @@ def importance(sweep: Sweep) -> dict[str, float] | None:
     """Random-forest importance of each varied hparam for the score (scikit-learn's mean
     decrease in impurity, summing to 1), or None with fewer than 4 completed trials."""
     done = _completed(sweep)
-    names = [n for n in sweep.domains
-             if len({json.dumps(r["hparams"].get(n)) for r in done}) > 1]  # fmt: skip
+    names = [n for n in sweep.domains if len({json.dumps(r["hparams"].get(n)) for r in done}) > 1]
     if len(done) < MIN_TRIALS_FOR_IMPORTANCE or not names:
         return None
     from sklearn.ensemble import RandomForestRegressor
 
-    features = np.array([[sweep.domains[n].numeric(r["hparams"].get(n, sweep.domains[n].low or 0))
-                          for n in names] for r in done])  # fmt: skip
+    features = np.array(
+        [
+            [
+                sweep.domains[n].numeric(r["hparams"].get(n, sweep.domains[n].low or 0))
+                for n in names
+            ]
+            for r in done
+        ]
+    )
     forest = RandomForestRegressor(n_estimators=300, random_state=0, min_samples_leaf=1)
     forest.fit(features, np.array([r["score"] for r in done]))
     ranked = sorted(zip(names, forest.feature_importances_), key=lambda kv: -kv[1])
@@ -459,8 +512,13 @@ def plot_importance(sweep: Sweep, values: dict[str, float] | None, path: str) ->
         ax.barh(names, [values[n] for n in names], color="tab:blue")
         ax.set_xlabel("importance (random forest, mean decrease in impurity)")
     else:
-        ax.text(0.5, 0.5, f"needs {MIN_TRIALS_FOR_IMPORTANCE} completed trials and a varied "
-                "hparam", ha="center", va="center")  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            f"needs {MIN_TRIALS_FOR_IMPORTANCE} completed trials and a varied hparam",
+            ha="center",
+            va="center",
+        )
         ax.axis("off")
     ax.set_title(f"{sweep.name}: what the score depends on ({len(_completed(sweep))} trials)")
     fig.tight_layout()
@@ -484,26 +542,40 @@ def _number(value: Any) -> str:
 def results_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     names = list(sweep.domains)
     header = ["rank", "trial", "score", "status", "steps", *names, "reason"]
-    body = [[_number(row["rank"]) or "-", row["trial"], _number(row["score"]), row["status"],
-             _number(row["steps"]), *(_number(row["hparams"].get(n)) for n in names),
-             row.get("reason") or ""] for row in sweep.rows]  # fmt: skip
+    body = [
+        [
+            _number(row["rank"]) or "-",
+            row["trial"],
+            _number(row["score"]),
+            row["status"],
+            _number(row["steps"]),
+            *(_number(row["hparams"].get(n)) for n in names),
+            row.get("reason") or "",
+        ]
+        for row in sweep.rows
+    ]
     return header, body
 
 
-def blocks(sweep: Sweep, images: dict[str, str], importances: dict[str, float] | None,
-           top: list[str]) -> list[tuple[str, Any]]:  # fmt: skip
+def blocks(
+    sweep: Sweep, images: dict[str, str], importances: dict[str, float] | None, top: list[str]
+) -> list[tuple[str, Any]]:
     """The page's content as ``(kind, data)`` blocks: heading, text, code, table, image."""
     d = sweep.definition or {}
     done = _completed(sweep)
     out: list[tuple[str, Any]] = [("title", f"Sweep report: {sweep.name}")]
     facts = [f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `{sweep.directory}`."]
     if d:
-        facts.append(f"Agent `{d.get('agent')}` on {', '.join(d.get('envs', []))}; "
-                     f"seeds per env: {_seed_count(d.get('seeds'))}; up to "
-                     f"{d.get('total_timesteps')} env steps per trial.")  # fmt: skip
-    facts.append(f"Trials: {len(sweep.rows)} ({len(done)} completed, "
-                 f"{sweep.count('failed')} failed, {sweep.count('pruned')} pruned, "
-                 f"{sweep.count('running')} running).")  # fmt: skip
+        facts.append(
+            f"Agent `{d.get('agent')}` on {', '.join(d.get('envs', []))}; "
+            f"seeds per env: {_seed_count(d.get('seeds'))}; up to "
+            f"{d.get('total_timesteps')} env steps per trial."
+        )
+    facts.append(
+        f"Trials: {len(sweep.rows)} ({len(done)} completed, "
+        f"{sweep.count('failed')} failed, {sweep.count('pruned')} pruned, "
+        f"{sweep.count('running')} running)."
+    )
     out.append(("text", " ".join(facts)))
     out.append(("heading", "Best configuration"))
     if done:
@@ -519,9 +591,11 @@ def blocks(sweep: Sweep, images: dict[str, str], importances: dict[str, float] |
     out.append(("heading", "Results"))
     out.append(("table", results_table(sweep)))
     out.append(("heading", FIGURES["learning_curves"]))
-    curves_text = (f"Trials {', '.join(top) or 'none'}: mean episode return over seeds (each "
-                   "smoothed as TensorBoard does), with the range across seeds as a band; a "
-                   "Hyperband promotion's curve starts with its parent's.")  # fmt: skip
+    curves_text = (
+        f"Trials {', '.join(top) or 'none'}: mean episode return over seeds (each "
+        "smoothed as TensorBoard does), with the range across seeds as a band; a "
+        "Hyperband promotion's curve starts with its parent's."
+    )
     out.append(("text", curves_text))
     out.append(("image", images["learning_curves"]))
     out.append(("heading", FIGURES["score_vs_hparams"]))
@@ -530,21 +604,37 @@ def blocks(sweep: Sweep, images: dict[str, str], importances: dict[str, float] |
     out.append(("image", images["parallel_coordinates"]))
     out.append(("heading", FIGURES["importance"]))
     if importances:
-        out.append(("text", "A random forest (scikit-learn, 300 trees) fitted to the completed "
-                            "trials' scores; importance is its mean decrease in impurity "
-                            "(log10 for log-scale hparams, the index for choices)."))  # fmt: skip
-        out.append(("table", (["hparam", "importance"],
-                              [[n, f"{v:.3f}"] for n, v in importances.items()])))  # fmt: skip
+        out.append(
+            (
+                "text",
+                "A random forest (scikit-learn, 300 trees) fitted to the completed "
+                "trials' scores; importance is its mean decrease in impurity "
+                "(log10 for log-scale hparams, the index for choices).",
+            )
+        )
+        out.append(
+            ("table", (["hparam", "importance"], [[n, f"{v:.3f}"] for n, v in importances.items()]))
+        )
     else:
-        out.append(("text", f"Not computed: it needs {MIN_TRIALS_FOR_IMPORTANCE} completed "
-                            "trials and a hyperparameter that varies among them."))  # fmt: skip
+        out.append(
+            (
+                "text",
+                f"Not computed: it needs {MIN_TRIALS_FOR_IMPORTANCE} completed "
+                "trials and a hyperparameter that varies among them.",
+            )
+        )
     out.append(("image", images["importance"]))
     if "pbt_schedule" in images:
         out.append(("heading", "PBT schedules"))
-        out.append(("text", "Each member's hyperparameters and score over env steps; a dot "
-                            "marks an interval that began by copying a better member's "
-                            "weights and hyperparameters (exploit) and perturbing them "
-                            "(explore). Rows of the results table are intervals."))  # fmt: skip
+        out.append(
+            (
+                "text",
+                "Each member's hyperparameters and score over env steps; a dot "
+                "marks an interval that began by copying a better member's "
+                "weights and hyperparameters (exploit) and perturbing them "
+                "(explore). Rows of the results table are intervals.",
+            )
+        )
         out.append(("image", images["pbt_schedule"]))
     return out
 
@@ -577,11 +667,14 @@ def to_markdown(content: list[tuple[str, Any]]) -> str:
 
 def to_html(content: list[tuple[str, Any]]) -> str:
     e = html.escape
-    parts = ["<!doctype html>", "<meta charset='utf-8'>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-             "padding:2px 6px;text-align:right}img{max-width:100%}"
-             "pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}</style>"]  # fmt: skip
+    parts = [
+        "<!doctype html>",
+        "<meta charset='utf-8'>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;text-align:right}img{max-width:100%}"
+        "pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}</style>",
+    ]
     for kind, data in content:
         if kind == "title":
             parts += [f"<title>{e(data)}</title>", f"<h1>{e(data)}</h1>"]
@@ -609,8 +702,9 @@ def to_html(content: list[tuple[str, Any]]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def write_report(directory: str, output: str | None = None, top_k: int = 5,
-                 smoothing: float = 0.8) -> dict[str, str]:  # fmt: skip
+def write_report(
+    directory: str, output: str | None = None, top_k: int = 5, smoothing: float = 0.8
+) -> dict[str, str]:
     """Writes the figures, ``report.md`` and ``report.html``; returns their paths.
 
     Raises:

@@ -87,19 +87,29 @@ def resolve(args) -> config.Sweep:
         data, source = config.load_file(args.config), args.config
         data.setdefault("name", Path(args.config).stem)
     flags = {
-        "name": args.name, "agent": args.agent, "strategy": args.strategy, "envs": args.envs,
-        "target_scores": args.target_scores or [], "seeds": args.seeds, "trials": args.trials,
-        "total_timesteps": args.total_timesteps, "seed": args.seed, "aggregate": args.aggregate,
-        "last_n": args.last_n, "set": args.set or [], "prune": args.prune,
+        "name": args.name,
+        "agent": args.agent,
+        "strategy": args.strategy,
+        "envs": args.envs,
+        "target_scores": args.target_scores or [],
+        "seeds": args.seeds,
+        "trials": args.trials,
+        "total_timesteps": args.total_timesteps,
+        "seed": args.seed,
+        "aggregate": args.aggregate,
+        "last_n": args.last_n,
+        "set": args.set or [],
+        "prune": args.prune,
         "env_backend": args.env_backend,
-    }  # fmt: skip
+    }
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
         flags["name"] = f"{agent}_{strategy}"
     sweep = config.build(data, flags, source=source)
     if sweep.strategy == "tpe" and importlib.util.find_spec("optuna") is None:
-        raise UsageError("--strategy tpe needs Optuna: pip install 'tfhparam[optuna]' "
-                         "(or pip install optuna)")  # fmt: skip
+        raise UsageError(
+            "--strategy tpe needs Optuna: pip install 'tfhparam[optuna]' (or pip install optuna)"
+        )
     for env_id in sweep.envs:
         check_env_id(env_id, sweep.agent)
     return sweep
@@ -145,13 +155,24 @@ def best_command(definition: dict, row: dict) -> str:
         row: a results row.
     """
     steps = row.get("steps") or definition["total_timesteps"]
-    words = ["python", "-m", "tfhparam.train", "--agent", definition["agent"], "--env",
-             definition["envs"][0], "--total-timesteps", str(steps)]  # fmt: skip
+    words = [
+        "python",
+        "-m",
+        "tfhparam.train",
+        "--agent",
+        definition["agent"],
+        "--env",
+        definition["envs"][0],
+        "--total-timesteps",
+        str(steps),
+    ]
     if definition.get("env_backend", "auto") != "auto":
         words += ["--env-backend", definition["env_backend"]]
     for name, value in {**definition["fixed"], **row["hparams"]}.items():
-        words += [f"--{name.replace('_', '-')}", repr(value) if isinstance(value, float)
-                  else str(value)]  # fmt: skip
+        words += [
+            f"--{name.replace('_', '-')}",
+            repr(value) if isinstance(value, float) else str(value),
+        ]
     return shlex.join(words)
 
 
@@ -192,8 +213,11 @@ def worker_population(sweep: config.Sweep, workers: int) -> int:
     (:func:`processes.auto_population`), but no more than its share of the trials the
     oracle hands out at once, so that every worker gets some."""
     options = sweep.options
-    at_once = {"pbt": options["population_size"], "evolution": options["population_size"],
-               "hyperband": options["max_epochs"]}.get(sweep.strategy, sweep.trials)  # fmt: skip
+    at_once = {
+        "pbt": options["population_size"],
+        "evolution": options["population_size"],
+        "hyperband": options["max_epochs"],
+    }.get(sweep.strategy, sweep.trials)
     if sweep.strategy in ("bayesian", "tpe"):  # as tuner.model_batch_limit
         initial = options["num_initial_points"] or 0
         at_once = min(at_once, max(initial, -(-sweep.trials // 4)))
@@ -207,8 +231,10 @@ def threads(args, sweep: config.Sweep, population: int | str, processes_sharing:
     populations = population != 1 and sweep.agent in agents.POPULATION_AGENTS
     cores = max(1, (os.cpu_count() or 1) // processes_sharing)
     inter_op, intra_op = agents.thread_counts(populations, cores)
-    return (inter_op if args.inter_op_threads is None else args.inter_op_threads,
-            intra_op if args.intra_op_threads is None else args.intra_op_threads)  # fmt: skip
+    return (
+        inter_op if args.inter_op_threads is None else args.inter_op_threads,
+        intra_op if args.intra_op_threads is None else args.intra_op_threads,
+    )
 
 
 def worker_command(argv: list[str]) -> list[str]:
@@ -254,8 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mode == "single" and workers > 1:  # a local chief with worker processes
         mode = "chief"
         address = ("127.0.0.1", processes.free_port())
-        os.environ.update({processes.TUNER_ID: "chief", processes.ORACLE_IP: address[0],
-                           processes.ORACLE_PORT: str(address[1])})  # fmt: skip
+        os.environ.update(
+            {
+                processes.TUNER_ID: "chief",
+                processes.ORACLE_IP: address[0],
+                processes.ORACLE_PORT: str(address[1]),
+            }
+        )
     elif mode == "chief":  # started by hand with Keras Tuner's variables (several machines)
         address = (os.environ[processes.ORACLE_IP], int(os.environ[processes.ORACLE_PORT]))
         workers = workers if args.workers != "auto" else 0
@@ -284,28 +315,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail(f"no chief answers at {host}:{port}", prog=PROG, status=1)
 
     if mode != "worker":
-        print(f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
-              f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps"
-              f"{f', {workers} workers' if mode == 'chief' else ''}; logs in {project_dir}",
-              flush=True)  # fmt: skip
+        print(
+            f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
+            f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps"
+            f"{f', {workers} workers' if mode == 'chief' else ''}; logs in {project_dir}",
+            flush=True,
+        )
     tuner = RLTuner(
-        make_oracle(sweep), agent=sweep.agent, envs=sweep.envs, seeds=sweep.run_seeds(),
-        total_timesteps=sweep.total_timesteps, fixed_hparams=sweep.fixed,
-        target_scores=sweep.target_scores, aggregate=sweep.aggregate, last_n=sweep.last_n,
-        seed=sweep.seed, directory=args.logdir, project_name=sweep.name,
-        verbose=not args.quiet, env_backend=sweep.env_backend, population=population,
-    )  # fmt: skip
+        make_oracle(sweep),
+        agent=sweep.agent,
+        envs=sweep.envs,
+        seeds=sweep.run_seeds(),
+        total_timesteps=sweep.total_timesteps,
+        fixed_hparams=sweep.fixed,
+        target_scores=sweep.target_scores,
+        aggregate=sweep.aggregate,
+        last_n=sweep.last_n,
+        seed=sweep.seed,
+        directory=args.logdir,
+        project_name=sweep.name,
+        verbose=not args.quiet,
+        env_backend=sweep.env_backend,
+        population=population,
+    )
     try:
         if mode == "chief":
             tuner.on_search_begin()
             tuner.save()
             given_up = parallel.serve(
-                tuner, address, processes=local_workers, start_worker=start_worker,
-                report=lambda: print(tuner._progress.summary(), flush=True))  # fmt: skip
+                tuner,
+                address,
+                processes=local_workers,
+                start_worker=start_worker,
+                report=lambda: print(tuner._progress.summary(), flush=True),
+            )
             if given_up:
                 tuner.write_results()
-                fail(f"workers {', '.join(given_up)} kept dying; see their output above",
-                     prog=PROG, status=1)  # fmt: skip
+                fail(
+                    f"workers {', '.join(given_up)} kept dying; see their output above",
+                    prog=PROG,
+                    status=1,
+                )
         else:
             tuner.search()
     except KeyboardInterrupt:

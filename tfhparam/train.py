@@ -92,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(error), prog=PROG)
 
     inter_op, intra_op = agents.thread_counts(populations=False, cores=os.cpu_count() or 1)
-    agents.configure_threads(inter_op if args.inter_op_threads is None else args.inter_op_threads,
-                             intra_op)  # fmt: skip
+    agents.configure_threads(
+        inter_op if args.inter_op_threads is None else args.inter_op_threads, intra_op
+    )
     from agents.envs import EnvError
     from tfhparam.tensorboard import RunWriter, write_hparams_config
 

@@ -85,8 +85,9 @@ def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
                 yield members[0]
         return
     module = agents.load(spec.agent)
-    agent = module.make_agent(spec.env_id, spec.hparams, seed=spec.seed,
-                              env_backend=spec.env_backend)  # fmt: skip
+    agent = module.make_agent(
+        spec.env_id, spec.hparams, seed=spec.seed, env_backend=spec.env_backend
+    )
     try:
         if spec.restore:
             agent.restore(spec.restore)
@@ -119,8 +120,7 @@ def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
         group = _POPULATIONS.pop(key)
         group.reset(hparams, seeds)
     else:
-        group = population.Population(first.agent, first.env_id, hparams, seeds,
-                                      first.env_backend)  # fmt: skip
+        group = population.Population(first.agent, first.env_id, hparams, seeds, first.env_backend)
     finished = False
     try:
         errors = {}
@@ -203,8 +203,7 @@ class GridOracle(kt.Oracle):
         max_trials: at most this many points (default: the whole grid).
     """
 
-    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None,
-                 **kwargs):  # fmt: skip
+    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None, **kwargs):
         self.grid = {name: list(values) for name, values in grid.items()}
         self.size = math.prod(len(v) for v in self.grid.values())
         super().__init__(max_trials=min(max_trials or self.size, self.size), **kwargs)
@@ -237,11 +236,15 @@ def make_oracle(sweep) -> kt.Oracle:
         "bayesian": (kt.oracles.BayesianOptimizationOracle, ("num_initial_points",)),
         "tpe": (oracles.TPEOracle, ("num_initial_points",)),
         "hyperband": (oracles.HyperbandOracle, ("max_epochs", "factor", "hyperband_iterations")),
-        "pbt": (oracles.PBTOracle,
-                ("population_size", "generations", "quantile", "resample_probability")),
-        "evolution": (oracles.EvolutionOracle, ("population_size", "generations",
-                      "tournament_size", "mutation_probability", "elites")),
-    }[sweep.strategy]  # fmt: skip
+        "pbt": (
+            oracles.PBTOracle,
+            ("population_size", "generations", "quantile", "resample_probability"),
+        ),
+        "evolution": (
+            oracles.EvolutionOracle,
+            ("population_size", "generations", "tournament_size", "mutation_probability", "elites"),
+        ),
+    }[sweep.strategy]
     options = sweep.options
     kwargs = {name: options[name] for name in names}
     if sweep.strategy in config.BY_TRIALS:
@@ -250,22 +253,28 @@ def make_oracle(sweep) -> kt.Oracle:
         kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
     if sweep.prune == "none":
         return oracle_class(**kwargs, **common)
-    make = oracles.with_pruning(oracle_class, sweep.prune, warmup=options["prune_warmup"],
-                                min_trials=options["prune_min_trials"],
-                                factor=options["prune_factor"],
-                                reports=options["prune_reports"])  # fmt: skip
+    make = oracles.with_pruning(
+        oracle_class,
+        sweep.prune,
+        warmup=options["prune_warmup"],
+        min_trials=options["prune_min_trials"],
+        factor=options["prune_factor"],
+        reports=options["prune_reports"],
+    )
     return make(**kwargs, **common)
 
 
 def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
     """Hyperband's brackets as Keras Tuner runs them: per round, (trials, epochs)."""
-    oracle = kt.oracles.HyperbandOracle(objective=kt.Objective(OBJECTIVE, "max"),
-                                        max_epochs=max_epochs, factor=factor)  # fmt: skip
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor
+    )
     brackets = []
     for bracket in reversed(range(oracle._get_num_brackets())):
         rounds = range(oracle._get_num_rounds(bracket))
-        brackets.append([(oracle._get_size(bracket, r), oracle._get_epochs(bracket, r))
-                         for r in rounds])  # fmt: skip
+        brackets.append(
+            [(oracle._get_size(bracket, r), oracle._get_epochs(bracket, r)) for r in rounds]
+        )
     return brackets
 
 
@@ -273,8 +282,11 @@ def check_domains(space: Space, domains: Mapping[str, hp.Domain]) -> None:
     """Raises SpaceError unless every searched domain lies inside the agent's own."""
     for name, domain in domains.items():
         param = space[name]  # an unknown name raises
-        values = (domain.values if isinstance(domain, hp.Discrete)
-                  else [domain.min_value, domain.max_value])  # fmt: skip
+        values = (
+            domain.values
+            if isinstance(domain, hp.Discrete)
+            else [domain.min_value, domain.max_value]
+        )
         for value in values:
             try:
                 check_value(param, value)
@@ -310,8 +322,15 @@ class _Reports:
         self.tuner, self.trial_id, self.reports = tuner, trial_id, reports
         self.sent: dict[int, int] = {}  # run index -> reports sent
 
-    def tick(self, spec: RunSpec, run_index: int, step: int, start: int, rewards: list[float],
-             run_values: Mapping[str, list[float]]) -> None:  # fmt: skip
+    def tick(
+        self,
+        spec: RunSpec,
+        run_index: int,
+        step: int,
+        start: int,
+        rewards: list[float],
+        run_values: Mapping[str, list[float]],
+    ) -> None:
         length = max(spec.total_timesteps - start, 1)
         due = min(int((step - start) * self.reports // length), self.reports)
         value = scoring.run_value(rewards, self.tuner.last_n)
@@ -319,13 +338,19 @@ class _Reports:
             self.sent[run_index] = self.sent.get(run_index, 0) + 1
             so_far = {env: list(v) for env, v in run_values.items()}
             so_far[spec.env_id] = [*so_far.get(spec.env_id, []), value]
-            score = scoring.trial_score({e: v for e, v in so_far.items() if v},
-                                        self.tuner.target_scores, self.tuner.aggregate)  # fmt: skip
+            score = scoring.trial_score(
+                {e: v for e, v in so_far.items() if v},
+                self.tuner.target_scores,
+                self.tuner.aggregate,
+            )
             at = run_index * self.reports + self.sent[run_index]
             answer = self.tuner.oracle.update_trial(self.trial_id, {OBJECTIVE: score}, step=at)
             if getattr(answer, "status", answer) == "STOPPED":
-                raise TrialPruned(score, step, f"pruned at step {step} of {spec.env_id} seed "
-                                               f"{spec.seed} (report {at})")  # fmt: skip
+                raise TrialPruned(
+                    score,
+                    step,
+                    f"pruned at step {step} of {spec.env_id} seed {spec.seed} (report {at})",
+                )
 
 
 @dataclasses.dataclass
@@ -348,8 +373,9 @@ class _TrialState:
 class _RunLog:
     """One run's TensorBoard session and metrics, fed an iteration's metrics at a time."""
 
-    def __init__(self, tuner: RLTuner, state: _TrialState, spec: RunSpec, writer: RunWriter,
-                 run_index: int):  # fmt: skip
+    def __init__(
+        self, tuner: RLTuner, state: _TrialState, spec: RunSpec, writer: RunWriter, run_index: int
+    ):
         self.tuner, self.state, self.spec, self.writer = tuner, state, spec, writer
         self.run_index = run_index
         self.rewards: list[float] = []
@@ -371,14 +397,16 @@ class _RunLog:
         self.writer.scalars(step, metrics)
         for key, value in metrics.items():
             if isinstance(value, float) and not math.isfinite(value):
-                raise TrialFailed(f"diverged: {key} is {value} at step {step} "
-                                  f"({spec.env_id}, seed {spec.seed})")  # fmt: skip
+                raise TrialFailed(
+                    f"diverged: {key} is {value} at step {step} ({spec.env_id}, seed {spec.seed})"
+                )
         if "rewards" in metrics:
             self.rewards.append(float(metrics["rewards"]))
         self.tuner._progress.tick(spec, step, self.rewards)
         if self.state.reports:
-            self.state.reports.tick(spec, self.run_index, step, self.state.start, self.rewards,
-                                    self.state.run_values)  # fmt: skip
+            self.state.reports.tick(
+                spec, self.run_index, step, self.state.start, self.rewards, self.state.run_values
+            )
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -391,14 +419,16 @@ class _RunLog:
         if math.isnan(value):
             raise TrialFailed(f"no episode finished ({spec.env_id}, seed {spec.seed})")
         state.run_values[spec.env_id].append(value)
-        state.result["runs"].append({
-            "env": spec.env_id,
-            "seed": spec.seed,
-            "value": value,
-            "steps": int(self.metrics.get("global_step", 0)),
-            "explained_variance": self.metrics.get("explained_variance"),
-            "episode_length": self.metrics.get("episode_length"),
-        })  # fmt: skip
+        state.result["runs"].append(
+            {
+                "env": spec.env_id,
+                "seed": spec.seed,
+                "value": value,
+                "steps": int(self.metrics.get("global_step", 0)),
+                "explained_variance": self.metrics.get("explained_variance"),
+                "episode_length": self.metrics.get("episode_length"),
+            }
+        )
 
 
 class RLTuner(base_tuner.BaseTuner):
@@ -433,15 +463,27 @@ class RLTuner(base_tuner.BaseTuner):
             :func:`lockstep` over a custom ``runner``).
     """
 
-    def __init__(self, oracle: kt.Oracle, agent: str = "ppo",
-                 envs: Sequence[str] = ("CartPole-v1",), seeds: int | Sequence[int] = 1,
-                 total_timesteps: int = 100_000, fixed_hparams: Mapping[str, Any] | None = None,
-                 target_scores: Mapping[str, tuple[float, float]] | None = None,
-                 aggregate: str = "mean", last_n: int = 10, seed: int = 0,
-                 directory: str = "logs", project_name: str = "sweep", overwrite: bool = False,
-                 runner: Runner | None = None, verbose: bool = True,
-                 env_backend: str = "auto", population: int | str = "auto",
-                 population_runner: PopulationRunner | None = None):  # fmt: skip
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        agent: str = "ppo",
+        envs: Sequence[str] = ("CartPole-v1",),
+        seeds: int | Sequence[int] = 1,
+        total_timesteps: int = 100_000,
+        fixed_hparams: Mapping[str, Any] | None = None,
+        target_scores: Mapping[str, tuple[float, float]] | None = None,
+        aggregate: str = "mean",
+        last_n: int = 10,
+        seed: int = 0,
+        directory: str = "logs",
+        project_name: str = "sweep",
+        overwrite: bool = False,
+        runner: Runner | None = None,
+        verbose: bool = True,
+        env_backend: str = "auto",
+        population: int | str = "auto",
+        population_runner: PopulationRunner | None = None,
+    ):
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -458,8 +500,9 @@ class RLTuner(base_tuner.BaseTuner):
             custom = runner is not None and population_runner is None
             population = 1 if custom else processes.auto_population(agent)
         if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-            raise ValueError(f"population must be 'auto' or a whole number >= 1, not "
-                             f"{population!r}")  # fmt: skip
+            raise ValueError(
+                f"population must be 'auto' or a whole number >= 1, not {population!r}"
+            )
         self.population = population
         if population_runner is None:
             batched = runner is None and agent in agents.POPULATION_AGENTS
@@ -472,8 +515,13 @@ class RLTuner(base_tuner.BaseTuner):
         self.verbose = verbose
         self._progress = _Progress(self)
         self.local_oracle = oracle  # in a worker, self.oracle becomes a gRPC client of it
-        super().__init__(oracle=oracle, hypermodel=None, directory=directory,
-                         project_name=project_name, overwrite=overwrite)  # fmt: skip
+        super().__init__(
+            oracle=oracle,
+            hypermodel=None,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+        )
         self.is_worker = self._is_worker()
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
         kt_config.DEBUG = False  # a failed trial's one-line reason, not its traceback
@@ -543,12 +591,20 @@ class RLTuner(base_tuner.BaseTuner):
         self._progress.begin()
         if self.is_worker:
             return
-        definition = {"agent": self.agent, "envs": self.envs, "seeds": self.run_seeds,
-                      "total_timesteps": self.total_timesteps, "fixed": self.fixed,
-                      "target_scores": self.target_scores, "aggregate": self.aggregate,
-                      "last_n": self.last_n, "env_backend": self.env_backend}  # fmt: skip
-        _write_atomic(os.path.join(self.project_dir, DEFINITION_FILE),
-                      json.dumps(definition, indent=1))  # fmt: skip
+        definition = {
+            "agent": self.agent,
+            "envs": self.envs,
+            "seeds": self.run_seeds,
+            "total_timesteps": self.total_timesteps,
+            "fixed": self.fixed,
+            "target_scores": self.target_scores,
+            "aggregate": self.aggregate,
+            "last_n": self.last_n,
+            "env_backend": self.env_backend,
+        }
+        _write_atomic(
+            os.path.join(self.project_dir, DEFINITION_FILE), json.dumps(definition, indent=1)
+        )
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             write_hparams_config(self.project_dir, self.session_hparams())
@@ -570,8 +626,9 @@ class RLTuner(base_tuner.BaseTuner):
 
     def record_failure(self, trial_id: str, reason: str) -> None:
         """Records a trial failed outside ``run_trial`` (e.g. its worker died)."""
-        self._write_result(self.trial_dir(trial_id),
-                           {"trial": trial_id, "status": "failed", "reason": reason})  # fmt: skip
+        self._write_result(
+            self.trial_dir(trial_id), {"trial": trial_id, "status": "failed", "reason": reason}
+        )
 
     def trials(self) -> list:
         """A consistent copy of the oracle's trials (the chief's gRPC thread may add one)."""
@@ -667,8 +724,9 @@ class RLTuner(base_tuner.BaseTuner):
             key = (shape, spec.total_timesteps, spec.anneal_timesteps, log.state.start)
             by_key.setdefault(key, []).append(log)
         size = self.population
-        return [group[i : i + size] for group in by_key.values()
-                for i in range(0, len(group), size)]  # fmt: skip
+        return [
+            group[i : i + size] for group in by_key.values() for i in range(0, len(group), size)
+        ]
 
     def _train_group(self, group: list[_RunLog], outcomes: dict[str, Any]) -> None:
         """Trains one population; records the outcome of each trial that failed or was
@@ -731,16 +789,31 @@ class RLTuner(base_tuner.BaseTuner):
         trial_dir = self.trial_dir(trial.trial_id)
         for env_id in self.envs:  # a rerun after an interruption starts clean
             shutil.rmtree(os.path.join(trial_dir, env_id), ignore_errors=True)
-        result = {"trial": trial.trial_id, "hparams": values, "budget": budget,
-                  "parent": parent, "runs": []}  # fmt: skip
+        result = {
+            "trial": trial.trial_id,
+            "hparams": values,
+            "budget": budget,
+            "parent": parent,
+            "runs": [],
+        }
         if "tuner/member" in schedule:  # PBT
             result["member"] = int(schedule["tuner/member"])
             result["generation"] = int(schedule["tuner/initial_epoch"])
         reports = None
         if getattr(self.local_oracle, "pruner", None):
             reports = _Reports(self, trial.trial_id, self.local_oracle.prune_reports)
-        return _TrialState(trial, values, hparams, budget, anneal, parent, start, result,
-                           reports, run_values={env_id: [] for env_id in self.envs})  # fmt: skip
+        return _TrialState(
+            trial,
+            values,
+            hparams,
+            budget,
+            anneal,
+            parent,
+            start,
+            result,
+            reports,
+            run_values={env_id: [] for env_id in self.envs},
+        )
 
     def _open_run(self, state: _TrialState, env_id: str, seed: int) -> _RunLog:
         """Starts the TensorBoard session of one (env, seed) run of a trial.
@@ -752,15 +825,26 @@ class RLTuner(base_tuner.BaseTuner):
         run_dir = os.path.join(self.trial_dir(trial_id), env_id, f"seed_{seed}")
         writer = RunWriter(run_dir)
         run_index = self.envs.index(env_id) * len(self.run_seeds) + self.run_seeds.index(seed)
-        spec = RunSpec(self.agent, env_id, state.hparams, seed, state.budget, state.anneal,
-                       os.path.join(run_dir, "checkpoint"), None, self.env_backend)  # fmt: skip
+        spec = RunSpec(
+            self.agent,
+            env_id,
+            state.hparams,
+            seed,
+            state.budget,
+            state.anneal,
+            os.path.join(run_dir, "checkpoint"),
+            None,
+            self.env_backend,
+        )
         log = _RunLog(self, state, spec, writer, run_index)
         state.logs.append(log)
-        writer.session_start({**state.values, "trial": trial_id, "env": env_id},
-                             group=f"{trial_id}/{env_id}")  # fmt: skip
+        writer.session_start(
+            {**state.values, "trial": trial_id, "env": env_id}, group=f"{trial_id}/{env_id}"
+        )
         if state.parent is not None:
-            restore = os.path.join(self.trial_dir(state.parent), env_id, f"seed_{seed}",
-                                   "checkpoint")  # fmt: skip
+            restore = os.path.join(
+                self.trial_dir(state.parent), env_id, f"seed_{seed}", "checkpoint"
+            )
             if not os.path.exists(restore):
                 raise TrialFailed(f"parent checkpoint missing: {restore}")
             log.spec = dataclasses.replace(spec, restore=restore)
@@ -805,8 +889,9 @@ class RLTuner(base_tuner.BaseTuner):
             self.oracle.update_trial(trial_id, {OBJECTIVE: score}, step=oracles.FINAL_STEP)
         return {OBJECTIVE: score}
 
-    def _log_member(self, member: int, values: Mapping[str, Any], start: int, end: int,
-                    score: float) -> None:  # fmt: skip
+    def _log_member(
+        self, member: int, values: Mapping[str, Any], start: int, end: int, score: float
+    ) -> None:
         """PBT: a member's hparams over env steps, and its score after each interval, as
         scalars of the TensorBoard run ``pbt/member_M``."""
         writer = RunWriter(os.path.join(self.project_dir, "pbt", f"member_{member}"))
@@ -848,17 +933,20 @@ def collect_results(project_dir: str, trials) -> list[dict[str, Any]]:
         )
         if status == "completed" and saved.get("status") in (oracles.PRUNED, "failed"):
             status = saved["status"]  # a pruned trial, or one Hyperband ranked last
-        values = {k: v for k, v in trial.hyperparameters.values.items()
-                  if not k.startswith("tuner/")}  # fmt: skip
-        rows.append({
-            "trial": trial.trial_id,
-            "score": trial.score if status in ("completed", oracles.PRUNED) else None,
-            "status": status,
-            "steps": saved.get("budget"),
-            "parent": saved.get("parent"),
-            "reason": saved.get("reason", "") if status in ("failed", oracles.PRUNED) else "",
-            "hparams": values,
-        })  # fmt: skip
+        values = {
+            k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
+        }
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "score": trial.score if status in ("completed", oracles.PRUNED) else None,
+                "status": status,
+                "steps": saved.get("budget"),
+                "parent": saved.get("parent"),
+                "reason": saved.get("reason", "") if status in ("failed", oracles.PRUNED) else "",
+                "hparams": values,
+            }
+        )
         if "member" in saved:  # PBT
             rows[-1]["member"], rows[-1]["generation"] = saved["member"], saved["generation"]
     order = {"completed": 0, oracles.PRUNED: 1, "failed": 2, "running": 3}
@@ -878,8 +966,17 @@ def write_results(project_dir: str, rows: list[dict[str, Any]]) -> None:
         out = csv.writer(f)
         out.writerow(header)
         for row in rows:
-            out.writerow([row["rank"], row["trial"], row["score"], row["status"], row["steps"],
-                          *(row["hparams"].get(n) for n in names), row["reason"]])  # fmt: skip
+            out.writerow(
+                [
+                    row["rank"],
+                    row["trial"],
+                    row["score"],
+                    row["status"],
+                    row["steps"],
+                    *(row["hparams"].get(n) for n in names),
+                    row["reason"],
+                ]
+            )
     os.replace(tmp, os.path.join(project_dir, "results.csv"))
 
 
@@ -960,8 +1057,7 @@ class _Progress:
         finished_here = done - self.done_at_start
         if total and finished_here > 0 and done < total:
             eta = f", ETA {_duration(elapsed / finished_here * (total - done))}"
-        return (f"done {done}/{total or '?'} | best {best_text} | "
-                f"elapsed {_duration(elapsed)}{eta}")  # fmt: skip
+        return f"done {done}/{total or '?'} | best {best_text} | elapsed {_duration(elapsed)}{eta}"
 
     def begin(self) -> None:
         self.start = time.time()
@@ -972,8 +1068,9 @@ class _Progress:
             self._print(f"resuming {self.tuner.project_dir}: {self.summary()}")
 
     def trial_begin(self, trial) -> None:
-        values = {k: v for k, v in trial.hyperparameters.values.items()
-                  if not k.startswith("tuner/")}  # fmt: skip
+        values = {
+            k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
+        }
         text = ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
         self._print(f"[trial {trial.trial_id}] running: {text}")
 
@@ -983,8 +1080,10 @@ class _Progress:
             return
         self.last = now
         recent = f"{rewards[-1]:.1f}" if rewards else "n/a"
-        self._print(f"  {spec.env_id} seed {spec.seed}: step {step}/{spec.total_timesteps}, "
-                    f"return {recent} | {self.summary()}")  # fmt: skip
+        self._print(
+            f"  {spec.env_id} seed {spec.seed}: step {step}/{spec.total_timesteps}, "
+            f"return {recent} | {self.summary()}"
+        )
 
     def trial_end(self, trial_id: str) -> None:
         path = os.path.join(self.tuner.trial_dir(trial_id), "result.json")
@@ -1022,11 +1121,16 @@ class RandomSearch(RLTuner):
         **kwargs: :class:`RLTuner`'s arguments (agent, envs, seeds, total_timesteps, ...).
     """
 
-    def __init__(self, max_trials: int = 10, seed: int | None = None, hyperparameters=None,
-                 **kwargs):  # fmt: skip
+    def __init__(
+        self, max_trials: int = 10, seed: int | None = None, hyperparameters=None, **kwargs
+    ):
         oracle = kt.oracles.RandomSearchOracle(
-            objective=score_objective(), max_trials=max_trials, seed=seed,
-            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+            objective=score_objective(),
+            max_trials=max_trials,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            max_consecutive_failed_trials=10**9,
+        )
         super().__init__(oracle, **kwargs)
 
 
@@ -1040,12 +1144,24 @@ class Hyperband(RLTuner):
         seed, hyperparameters, **kwargs: as :class:`RandomSearch`.
     """
 
-    def __init__(self, max_epochs: int = 27, factor: int = 3, hyperband_iterations: int = 1,
-                 seed: int | None = None, hyperparameters=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        max_epochs: int = 27,
+        factor: int = 3,
+        hyperband_iterations: int = 1,
+        seed: int | None = None,
+        hyperparameters=None,
+        **kwargs,
+    ):
         oracle = oracles.HyperbandOracle(
-            objective=score_objective(), max_epochs=max_epochs, factor=factor,
-            hyperband_iterations=hyperband_iterations, seed=seed,
-            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+            objective=score_objective(),
+            max_epochs=max_epochs,
+            factor=factor,
+            hyperband_iterations=hyperband_iterations,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            max_consecutive_failed_trials=10**9,
+        )
         super().__init__(oracle, **kwargs)
 
 
@@ -1058,12 +1174,22 @@ class BayesianOptimization(RLTuner):
         seed, hyperparameters, **kwargs: as :class:`RandomSearch`.
     """
 
-    def __init__(self, max_trials: int = 10, num_initial_points: int | None = None,
-                 seed: int | None = None, hyperparameters=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        max_trials: int = 10,
+        num_initial_points: int | None = None,
+        seed: int | None = None,
+        hyperparameters=None,
+        **kwargs,
+    ):
         oracle = kt.oracles.BayesianOptimizationOracle(
-            objective=score_objective(), max_trials=max_trials,
-            num_initial_points=num_initial_points, seed=seed,
-            hyperparameters=hyperparameters, max_consecutive_failed_trials=10**9)  # fmt: skip
+            objective=score_objective(),
+            max_trials=max_trials,
+            num_initial_points=num_initial_points,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            max_consecutive_failed_trials=10**9,
+        )
         super().__init__(oracle, **kwargs)
 
 
@@ -1076,8 +1202,7 @@ class GridSearch(RLTuner):
         **kwargs: :class:`RLTuner`'s arguments.
     """
 
-    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None,
-                 **kwargs):  # fmt: skip
+    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None, **kwargs):
         hps = to_keras_tuner({name: hp.Discrete(list(v)) for name, v in grid.items()})
         oracle = GridOracle(
             grid,
