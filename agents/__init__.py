@@ -1,6 +1,7 @@
 """Pure-TensorFlow RL agents. Each algorithm module exposes the same small interface:
 
-- ``SPACE``: its hyperparameters (a :class:`tfhparam.space.Space`);
+- ``SPACE``: its hyperparameters (an :class:`agents.hparams.Space`, each hparam with its
+  role: ``agents.hparams.ROLES``);
 - ``make_agent(env_id, hparams, seed)``: builds env, network and optimizer (PPO and A2C:
   an ``agents.population.Population`` of one);
 - ``train(agent, total_timesteps, anneal_timesteps=None)``: yields a metrics dict after
@@ -8,7 +9,8 @@
 - ``agent.save(dir)`` / ``agent.restore(dir)``: checkpoints that continue exactly.
 
 ``space(name)`` reads a space without importing TensorFlow; ``load(name)`` imports the
-algorithm module (and TensorFlow).
+algorithm module (and TensorFlow). The package imports nothing of ``tfhparam``: the engine
+builds on the agents, never the other way round.
 
 Importing this package turns on XLA's persistent compilation cache (before TensorFlow is
 imported): programs compiled once on a machine are read back by later processes of the
@@ -24,7 +26,8 @@ import math
 import os
 from types import ModuleType
 
-from tfhparam.space import Space
+from agents import spaces
+from agents.hparams import Space
 
 AGENTS = ("ppo", "a2c", "dqn")
 
@@ -35,37 +38,25 @@ UNIT_HPARAMS = {
     "a2c": ("num_envs", "num_steps"),
     "dqn": ("num_envs",),
 }
-# Hparams that shape a run's variables or env (network, buffer, env count, rollout): a
-# checkpoint continues only under the same values; PBT never perturbs them. Any other
-# hparam may change between a save and a restore (a new learning rate, say).
-STRUCTURAL_HPARAMS = (
-    "num_envs",
-    "num_steps",
-    "hidden_size",
-    "num_layers",
-    "activation",
-    "buffer_size",
-    "norm_obs",
-    "norm_reward",
-)
 # Where envs run: auto (our TensorFlow version of a classic-control env where one exists,
 # see agents.tf_envs), tf (that version, required) or gymnasium (gymnasium's own).
 ENV_BACKENDS = ("auto", "tf", "gymnasium")
-# Agents that population training (agents.population) can batch, and the hparams that
-# members of one population must share: they shape its tensors or its graph. Every other
-# hparam is a [P] tensor, one value per member.
+# Agents that population training (agents.population) can batch.
 POPULATION_AGENTS = ("ppo", "a2c")
-POPULATION_KEY_HPARAMS = (
-    "num_envs",
-    "num_steps",
-    "num_minibatches",
-    "hidden_size",
-    "num_layers",
-    "activation",
-    "norm_obs",
-    "norm_reward",
-    "optimizer",
-)
+
+
+def _with_role(names: tuple[str, ...], *roles: str) -> tuple[str, ...]:
+    found = (n for a in names for n in getattr(spaces, a.upper()).with_role(*roles))
+    return tuple(dict.fromkeys(found))
+
+
+# Derived from the declarations' roles (agents/spaces.py), never listed by hand:
+# hparams that shape a run's variables or env: a checkpoint continues only under the same
+# values; PBT never perturbs them. Any other hparam may change between a save and a restore.
+STRUCTURAL_HPARAMS = _with_role(AGENTS, "shape")
+# ...and the hparams that members of one population must share: they shape its tensors or
+# its program. Every other hparam is a member's own.
+POPULATION_KEY_HPARAMS = _with_role(POPULATION_AGENTS, "shape", "program")
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 
@@ -89,25 +80,13 @@ def _check(name: str) -> None:
 def space(name: str) -> Space:
     """The hyperparameter space of agent ``name`` (no TensorFlow import)."""
     _check(name)
-    from agents import spaces
-
     return getattr(spaces, name.upper())
 
 
 def presets(name: str) -> dict[str, dict]:
     """Named hparam overrides of agent ``name`` (e.g. ``continuous``)."""
     _check(name)
-    from agents import spaces
-
     return spaces.PRESETS.get(name, {})
-
-
-def search_space(name: str) -> dict:
-    """What a sweep of agent ``name`` searches by default (sweep-file form)."""
-    _check(name)
-    from agents import spaces
-
-    return spaces.SEARCH[name]
 
 
 def unit_steps(name: str, hparams) -> int:

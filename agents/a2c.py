@@ -19,9 +19,7 @@ from agents import spaces
 from agents.common import clip_by_member_norm, explained_variance, masked_mean, masked_normalize
 from agents.population import Population, train_one
 
-SPACE = spaces.A2C
-# Hyperparameters read as [P] tensors, one value a member: one program serves every value.
-TENSOR_HPARAMS = ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "norm_adv")
+SPACE = spaces.A2C  # role "member": read as [P] tensors (Population.hp)
 LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy")
 # What update() returns, [P] each (metrics of the same names).
 STAT_NAMES = (*(f"losses/{name}" for name in LOSS_NAMES), "explained_variance")

@@ -95,7 +95,6 @@ class Population(tf.Module):
         self._algo = types.SimpleNamespace(
             update=module.update,
             space=module.SPACE,
-            tensor_hparams=module.TENSOR_HPARAMS,
             stat_names=module.STAT_NAMES,
         )
         members, seeds = self._check(hparams, seeds)
@@ -142,7 +141,7 @@ class Population(tf.Module):
                 tf.zeros([p], tf.bool if isinstance(first[name], bool) else tf.float32),
                 f"hparams/{name}",
             )
-            for name in ("learning_rate", "anneal_lr", *self._algo.tensor_hparams)
+            for name in self._algo.space.with_role("member")  # [P] tensors, one a member
         }
         self._set_members(members, seeds)
         names = [v.name for v in self._saved_variables()]

@@ -21,20 +21,7 @@ from agents import spaces
 from agents.common import clip_by_member_norm, explained_variance, masked_mean, masked_normalize
 from agents.population import SHUFFLE_STREAM, Population, train_one
 
-SPACE = spaces.PPO
-# Hyperparameters read as [P] tensors, one value a member: one program serves every value.
-TENSOR_HPARAMS = (
-    "gamma",
-    "gae_lambda",
-    "update_epochs",
-    "clip_coef",
-    "ent_coef",
-    "vf_coef",
-    "max_grad_norm",
-    "target_kl",
-    "norm_adv",
-    "clip_vloss",
-)
+SPACE = spaces.PPO  # role "member": read as [P] tensors (Population.hp)
 LOSS_NAMES = (
     "loss",
     "policy_loss",

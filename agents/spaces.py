@@ -1,10 +1,11 @@
-"""The agents' hyperparameters, declared once (names and defaults follow CleanRL and SB3).
+"""The agents' hyperparameters, declared once (names and defaults follow CleanRL and SB3),
+each with its role (``agents.hparams.ROLES``; unmarked: ``member``).
 
 Kept apart from ``ppo.py``, ``a2c.py`` and ``dqn.py`` so that the CLIs, sweep-file checks and most
 tests can read the spaces without importing TensorFlow.
 """
 
-from tfhparam.space import LogRealInterval, Space, hp, param
+from agents.hparams import LogRealInterval, Space, hp, param
 
 
 def _network_params(hidden_size: int = 64) -> list:
@@ -14,26 +15,34 @@ def _network_params(hidden_size: int = 64) -> list:
             hp.Discrete([16, 32, 64, 128, 256]),
             hidden_size,
             "units in each hidden layer (actor and critic alike)",
+            role="shape",
         ),
-        param("num_layers", hp.IntInterval(1, 4), 2, "hidden layers of actor and critic"),
-        param("activation", hp.Discrete(["relu", "tanh"]), "tanh", "hidden activation"),
+        param(
+            "num_layers", hp.IntInterval(1, 4), 2, "hidden layers of actor and critic", role="shape"
+        ),
+        param(
+            "activation", hp.Discrete(["relu", "tanh"]), "tanh", "hidden activation", role="shape"
+        ),
         param(
             "log_std_init",
             hp.RealInterval(-3.0, 1.0),
             0.0,
             "initial log std of the Gaussian policy (continuous actions only)",
+            role="init",
         ),
         param(
             "norm_obs",
             hp.Discrete([False, True]),
             False,
             "normalize observations by a running mean and std",
+            role="shape",
         ),
         param(
             "norm_reward",
             hp.Discrete([False, True]),
             False,
             "scale rewards by the running std of the discounted return",
+            role="shape",
         ),
     ]
 
@@ -41,12 +50,13 @@ def _network_params(hidden_size: int = 64) -> list:
 PPO = Space(
     [
         param("learning_rate", LogRealInterval(1e-5, 1e-2), 2.5e-4, "Adam step size"),
-        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 4, "parallel envs"),
+        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 4, "parallel envs", role="shape"),
         param(
             "num_steps",
             hp.Discrete([8, 16, 32, 64, 128, 256, 512, 1024, 2048]),
             128,
             "env steps per env per rollout",
+            role="shape",
         ),
         param(
             "anneal_lr",
@@ -56,7 +66,13 @@ PPO = Space(
         ),
         param("gamma", hp.RealInterval(0.8, 0.9999), 0.99, "discount factor"),
         param("gae_lambda", hp.RealInterval(0.8, 1.0), 0.95, "GAE lambda"),
-        param("num_minibatches", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 4, "minibatches per epoch"),
+        param(
+            "num_minibatches",
+            hp.Discrete([1, 2, 4, 8, 16, 32, 64]),
+            4,
+            "minibatches per epoch",
+            role="program",
+        ),
         param("update_epochs", hp.IntInterval(1, 20), 4, "passes over each rollout"),
         param("norm_adv", hp.Discrete([False, True]), True, "normalize advantages per minibatch"),
         param("clip_coef", hp.RealInterval(0.05, 0.5), 0.2, "surrogate clipping range"),
@@ -79,12 +95,13 @@ PPO = Space(
 A2C = Space(
     [
         param("learning_rate", LogRealInterval(1e-5, 1e-2), 7e-4, "optimizer step size"),
-        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 8, "parallel envs"),
+        param("num_envs", hp.Discrete([1, 2, 4, 8, 16, 32, 64]), 8, "parallel envs", role="shape"),
         param(
             "num_steps",
             hp.Discrete([1, 2, 4, 5, 8, 16, 32, 64, 128]),
             5,
             "env steps per env per update (n of the n-step return)",
+            role="shape",
         ),
         param(
             "anneal_lr",
@@ -103,6 +120,7 @@ A2C = Space(
             hp.Discrete(["adam", "rmsprop"]),
             "rmsprop",
             "RMSprop (alpha 0.99, eps 1e-5) or Adam (eps 1e-5)",
+            role="shape",
         ),
         *_network_params(),
     ]
@@ -116,12 +134,14 @@ DQN = Space(
             hp.Discrete([1, 2, 4, 8, 16]),
             1,
             "parallel envs (a vector step adds num_envs transitions)",
+            role="shape",
         ),
         param(
             "buffer_size",
             hp.IntInterval(100, 2_000_000),
             10_000,
             "replay buffer capacity in transitions (oldest overwritten)",
+            role="shape",
         ),
         param("gamma", hp.RealInterval(0.8, 0.9999), 0.99, "discount factor"),
         param(
@@ -176,9 +196,14 @@ DQN = Space(
             hp.Discrete([16, 32, 64, 128, 256]),
             128,
             "units in each hidden layer of the Q-network",
+            role="shape",
         ),
-        param("num_layers", hp.IntInterval(1, 4), 2, "hidden layers of the Q-network"),
-        param("activation", hp.Discrete(["relu", "tanh"]), "relu", "hidden activation"),
+        param(
+            "num_layers", hp.IntInterval(1, 4), 2, "hidden layers of the Q-network", role="shape"
+        ),
+        param(
+            "activation", hp.Discrete(["relu", "tanh"]), "relu", "hidden activation", role="shape"
+        ),
     ]
 )
 
@@ -204,30 +229,3 @@ PRESETS = {
 for _agent, _presets in PRESETS.items():
     for _overrides in _presets.values():
         {"ppo": PPO, "a2c": A2C, "dqn": DQN}[_agent].resolve(_overrides)
-
-# What a sweep searches when its file or command line names no space: ranges practitioners
-# use (RL Baselines3 Zoo's samplers, narrowed to what pays on classic control).
-SEARCH = {
-    "ppo": {
-        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
-        "ent_coef": {"min": 0.0, "max": 0.02},
-        "clip_coef": {"min": 0.1, "max": 0.3},
-        "gae_lambda": {"min": 0.9, "max": 0.99},
-        "num_minibatches": [2, 4, 8],
-        "update_epochs": [2, 4, 8],
-    },
-    "a2c": {
-        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
-        "ent_coef": {"min": 0.0, "max": 0.02},
-        "gae_lambda": {"min": 0.9, "max": 1.0},
-        "num_steps": [5, 8, 16],
-        "max_grad_norm": {"min": 0.3, "max": 5.0, "log": True},
-    },
-    "dqn": {
-        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
-        "target_network_frequency": [100, 250, 500, 1000],
-        "exploration_fraction": {"min": 0.1, "max": 0.5},
-        "batch_size": [64, 128, 256],
-        "train_frequency": [1, 4, 10],
-    },
-}

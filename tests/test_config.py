@@ -4,8 +4,8 @@ import glob
 
 import pytest
 
+from agents.hparams import LogRealInterval, hp
 from tfhparam import config
-from tfhparam.space import LogRealInterval, hp
 
 
 def build(data=None, **flags):

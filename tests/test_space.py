@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import agents
-from tfhparam.space import LogRealInterval, Space, SpaceError, hp, is_log, param
+from agents.hparams import LogRealInterval, Space, SpaceError, hp, is_log, param
 
 
 def small_space():
@@ -102,3 +102,67 @@ def test_spaces_and_agent_registry_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_declaration_has_a_known_role():
+    with pytest.raises(ValueError, match="unknown role 'tensor'"):
+        param("x", hp.IntInterval(0, 1), 0, "", role="tensor")
+    space = Space(
+        [param("a", hp.IntInterval(0, 1), 0, ""), param("b", hp.IntInterval(0, 1), 0, "", "shape")]
+    )
+    assert space.with_role("member") == ("a",) and space.with_role("shape", "init") == ("b",)
+    with pytest.raises(ValueError, match="unknown roles"):
+        space.with_role("tensor")
+
+
+def test_the_agents_role_lists_are_derived_from_the_declarations():
+    """Checkpoints, PBT and populations read these; they come from the roles in
+    agents/spaces.py, so a new hparam is one declaration."""
+    assert set(agents.STRUCTURAL_HPARAMS) == {
+        "num_envs",
+        "num_steps",
+        "hidden_size",
+        "num_layers",
+        "activation",
+        "norm_obs",
+        "norm_reward",
+        "buffer_size",
+        "optimizer",
+    }
+    assert set(agents.POPULATION_KEY_HPARAMS) == {
+        *agents.STRUCTURAL_HPARAMS,
+        "num_minibatches",
+    } - {"buffer_size"}  # DQN's; DQN trains alone
+    assert agents.space("ppo").with_role("member") == (
+        "learning_rate",
+        "anneal_lr",
+        "gamma",
+        "gae_lambda",
+        "update_epochs",
+        "norm_adv",
+        "clip_coef",
+        "clip_vloss",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "target_kl",
+    )
+    assert agents.space("ppo").with_role("init") == ("log_std_init",)
+
+
+def test_the_agents_import_nothing_of_the_engine():
+    """Layers point down: tfhparam builds on agents, never the other way round."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(agents.__file__).parent
+    found = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "tfhparam"]
+    assert found == []

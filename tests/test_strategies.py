@@ -8,9 +8,9 @@ import os
 import pytest
 from fakes import FakeRunner
 
+from agents.hparams import hp
 from tfhparam import config, oracles
 from tfhparam import sweep as sweep_cli
-from tfhparam.space import hp
 from tfhparam.tensorboard import read_scalars
 from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
@@ -163,6 +163,37 @@ def test_pbt_exploits_the_top_and_explores_around_it(population, tmp_path):
     assert [v for _, v in logged["hparams/learning_rate"]][-1] == pytest.approx(
         lineage[worst][2]["hparams"]["learning_rate"]
     )
+
+
+def test_pbt_never_moves_the_hparams_it_is_told_are_frozen(tmp_path):
+    """Explore moves every numeric hparam but the frozen ones (the sweep freezes those that
+    shape a checkpoint: agents.STRUCTURAL_HPARAMS)."""
+    import agents
+
+    sweep = config.build(
+        {
+            "strategy": "pbt",
+            "strategy_options": {"population_size": 4, "generations": 2, "quantile": 0.5},
+            "space": {"learning_rate": {"min": 1e-4, "max": 1e-2}, "num_layers": [1, 4]},
+        }
+    )
+    sweep.space["num_layers"] = hp.IntInterval(1, 4)  # numeric: explore could move it
+    oracle = make_oracle(sweep)
+    assert oracle.frozen == set(agents.STRUCTURAL_HPARAMS) and "num_layers" in oracle.frozen
+    oracle.resample_probability = 1.0  # every explored hparam drawn afresh
+    oracle._set_project_dir(str(tmp_path), "s")
+    first = [oracle.create_trial(f"t{i}") for i in range(4)]
+    for score, trial in enumerate(first):
+        oracle.update_trial(trial.trial_id, {"score": float(score)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    second = [oracle.create_trial(f"u{i}") for i in range(4)]
+    copied = [e for e in (m[1] for m in oracle.lineage) if e["copied_from"] is not None]
+    assert len(copied) == 2 and len(second) == 4
+    for entry in copied:
+        source = oracle.lineage[entry["copied_from"]][0]["hparams"]
+        assert entry["hparams"]["num_layers"] == source["num_layers"]
+        assert entry["hparams"]["learning_rate"] != source["learning_rate"]
 
 
 def test_pbt_resume_continues_the_same_lineage(tmp_path):

@@ -8,8 +8,8 @@ import os
 import pytest
 from fakes import FakeRunner
 
+from agents.hparams import hp
 from tfhparam import config
-from tfhparam.space import hp
 from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
 
@@ -268,7 +268,7 @@ def test_a_space_outside_the_agents_domain_is_refused(tmp_path):
     import keras_tuner as kt
 
     import tfhparam
-    from tfhparam.space import SpaceError
+    from agents.hparams import SpaceError
 
     hps = kt.HyperParameters()
     hps.Float("learning_rate", 1e-4, 0.5, sampling="log")

@@ -2,7 +2,7 @@
 
 ``tfhparam.RLTuner`` and the Keras Tuner-style ``RandomSearch``, ``Hyperband``,
 ``BayesianOptimization`` and ``GridSearch`` are loaded on first use, so importing
-``tfhparam.space`` or parsing a command line does not pay for Keras Tuner and TensorFlow.
+``tfhparam.config`` or parsing a command line does not pay for Keras Tuner and TensorFlow.
 """
 
 TUNERS = ("RLTuner", "RandomSearch", "Hyperband", "BayesianOptimization", "GridSearch")

@@ -34,11 +34,37 @@ from typing import Any
 import yaml
 
 import agents
+from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
 from tfhparam.scoring import AGGREGATES
-from tfhparam.space import LogRealInterval, Space, SpaceError, check_value, describe, hp
 
 STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
 PRUNERS = ("none", "median", "asha")
+# What a sweep searches when its file or command line names no space: ranges practitioners
+# use (RL Baselines3 Zoo's samplers, narrowed to what pays on classic control).
+DEFAULT_SEARCH = {
+    "ppo": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "ent_coef": {"min": 0.0, "max": 0.02},
+        "clip_coef": {"min": 0.1, "max": 0.3},
+        "gae_lambda": {"min": 0.9, "max": 0.99},
+        "num_minibatches": [2, 4, 8],
+        "update_epochs": [2, 4, 8],
+    },
+    "a2c": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "ent_coef": {"min": 0.0, "max": 0.02},
+        "gae_lambda": {"min": 0.9, "max": 1.0},
+        "num_steps": [5, 8, 16],
+        "max_grad_norm": {"min": 0.3, "max": 5.0, "log": True},
+    },
+    "dqn": {
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+        "target_network_frequency": [100, 250, 500, 1000],
+        "exploration_fraction": {"min": 0.1, "max": 0.5},
+        "batch_size": [64, 128, 256],
+        "train_frequency": [1, 4, 10],
+    },
+}
 BY_TRIALS = ("grid", "random", "bayesian", "tpe")  # strategies that run `trials` trials
 PRUNABLE = BY_TRIALS  # strategies whose trials can be pruned (whole trials, no parents)
 OPTION_DEFAULTS = {
@@ -349,7 +375,7 @@ def build(
 
     # Search space: the file's, or the agent's default ranges; then --set fixes values.
     params = agents.space(agent)
-    space_field = data.get("space", agents.search_space(agent))
+    space_field = data.get("space", DEFAULT_SEARCH[agent])
     if not isinstance(space_field, dict):
         raise SweepError(f"{where}space: must be a mapping of hparam -> values")
     for name, entry in space_field.items():

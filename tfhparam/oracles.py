@@ -25,8 +25,6 @@ from typing import Any
 
 import keras_tuner as kt
 
-import agents
-
 # Step of the final report of a trial; intermediate reports use steps 1, 2, ...
 FINAL_STEP = 10**9
 PRUNED = "pruned"
@@ -50,9 +48,8 @@ def perturb(hparam, value: Any, rng: random.Random, factors=(0.8, 1.2)) -> Any:
 
 
 def is_continuous(hparam) -> bool:
-    """Float and Int hparams that change no shape: the ones PBT's explore step moves."""
-    numeric = isinstance(hparam, (kt.engine.hyperparameters.Float, kt.engine.hyperparameters.Int))
-    return numeric and hparam.name not in agents.STRUCTURAL_HPARAMS
+    """Float and Int hparams: the kinds PBT's explore step can move."""
+    return isinstance(hparam, (kt.engine.hyperparameters.Float, kt.engine.hyperparameters.Int))
 
 
 def _rng(*parts: Any) -> random.Random:
@@ -129,6 +126,8 @@ class PBTOracle(kt.Oracle):
         generations: intervals per member (Keras Tuner's ``max_epochs``).
         quantile: share of the population copied from, and replaced.
         resample_probability: chance that explore draws a value instead of perturbing.
+        frozen: hparams explore never changes (those that shape a checkpoint's variables:
+            a copied checkpoint must continue under them).
         seed: decides the first values and every exploit and explore.
         hyperparameters, **kwargs: as ``kt.Oracle``.
     """
@@ -140,11 +139,13 @@ class PBTOracle(kt.Oracle):
         generations: int = 10,
         quantile: float = 0.25,
         resample_probability: float = 0.25,
+        frozen: Sequence[str] = (),
         seed=None,
         hyperparameters=None,
         **kwargs,
     ):
         kwargs["max_trials"] = population_size * generations
+        self.frozen = frozenset(frozen)
         super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters, **kwargs)
         self.population_size, self.generations = int(population_size), int(generations)
         self.max_epochs = self.generations  # what RLTuner reads for the interval length
@@ -178,7 +179,7 @@ class PBTOracle(kt.Oracle):
         )
         values = dict(self.lineage[source][generation - 1]["hparams"])
         for hparam in self.hyperparameters.space:
-            if hparam.name in values and is_continuous(hparam):
+            if hparam.name in values and hparam.name not in self.frozen and is_continuous(hparam):
                 if rng.random() < self.resample_probability:
                     values[hparam.name] = resample(hparam, rng)
                 else:

@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Sequence
 
 import agents
+from agents.hparams import SpaceError
 from tfhparam.cli import Parser, UsageError, check_env_id, fail, format_count
-from tfhparam.space import SpaceError
 
 PROG = "python -m tfhparam.train"
 

@@ -27,17 +27,9 @@ from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.engine import trial as kt_trial
 
 import agents
+from agents.hparams import Space, SpaceError, check_value, describe, hp
 from tfhparam import config, oracles, processes, scoring
-from tfhparam.space import (
-    Space,
-    SpaceError,
-    check_value,
-    describe,
-    from_keras_tuner,
-    grid_values,
-    hp,
-    to_keras_tuner,
-)
+from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 OBJECTIVE = "score"
@@ -249,6 +241,8 @@ def make_oracle(sweep) -> kt.Oracle:
     kwargs = {name: options[name] for name in names}
     if sweep.strategy in config.BY_TRIALS:
         kwargs["max_trials"] = sweep.trials
+    if sweep.strategy == "pbt":
+        kwargs["frozen"] = agents.STRUCTURAL_HPARAMS
     if sweep.strategy == "grid":
         kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
     if sweep.prune == "none":
@@ -577,7 +571,7 @@ class RLTuner(base_tuner.BaseTuner):
     def _populate_initial_space(self) -> None:
         if not self.oracle.get_space().space:
             domains = {}
-            for name, entry in agents.search_space(self.agent).items():
+            for name, entry in config.DEFAULT_SEARCH[self.agent].items():
                 _, domains[name] = config.parse_space_entry(self.space, name, entry, name)
             self.oracle.update_space(to_keras_tuner(domains))
 
