@@ -1,4 +1,5 @@
-"""``python -m tfhparam.sweep`` as a process: exit codes, results, resume after kill -9."""
+"""``python -m tfhparam.sweep`` as a process: exit codes, results, resume after kill -9, the
+sweep directory's lock."""
 
 import glob
 import json
@@ -161,3 +162,55 @@ def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(populatio
         assert json.load(f) == rows  # nothing overwritten
     shown = run("--name", "killed", "--logdir", logdir, "--results")
     assert shown.returncode == 0 and "completed" in shown.stdout
+
+
+def snapshot(directory):
+    """Every file under ``directory`` with its size and modification time."""
+    found = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            found[path] = (os.path.getsize(path), os.stat(path).st_mtime_ns)
+    return found
+
+
+@pytest.mark.slow
+def test_a_second_sweep_on_a_running_one_exits_2_and_a_killed_ones_lock_is_taken_over(tmp_path):
+    """Two real processes: while the first runs (frozen by SIGSTOP, its lock held), the same
+    command, and the same with --overwrite, exit 2 naming it and touch nothing; after a
+    kill -9 of the first, the same command takes the lock over and finishes the sweep."""
+    import socket
+
+    logdir = str(tmp_path / "logs")
+    args = [
+        "--trials", "2", "--total-timesteps", "8192", "--set", "num_envs=2", "--set",
+        "num_steps=64", "--set", "hidden_size=16", "--name", "shared", "--logdir", logdir,
+        "--workers", "1", "--population", "2",
+    ]  # fmt: skip
+    project = os.path.join(logdir, "shared")
+    first = subprocess.Popen([*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        inside = os.path.join(project, "trial_0", "CartPole-v1")
+        deadline = time.time() + 240
+        while time.time() < deadline and not os.path.exists(inside):
+            time.sleep(0.05)
+        assert os.path.exists(inside), "the first sweep never started training"
+        first.send_signal(signal.SIGSTOP)
+        before = snapshot(project)
+        for extra in ([], ["--overwrite"]):
+            second = run(*args, *extra)
+            assert second.returncode == 2, second.stderr
+            line = second.stderr.strip().splitlines()[-1]
+            assert line.startswith("python -m tfhparam.sweep: error: sweep directory")
+            assert f"in use by pid {first.pid} on {socket.gethostname()} since " in line
+            assert "Traceback" not in second.stderr
+            assert snapshot(project) == before  # nothing read-modified, nothing removed
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    out = run(*args)
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(project, "results.json")) as f:
+        rows = json.load(f)
+    assert sorted(r["trial"] for r in rows) == ["0", "1"]
+    assert all(r["status"] == "completed" for r in rows)

@@ -13,13 +13,12 @@ import importlib.util
 import json
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import agents
-from tfhparam import config, processes
+from tfhparam import config, lock, processes
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
@@ -139,8 +138,8 @@ def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) ->
     wanted = json.loads(json.dumps(sweep.to_json()))
     if not overwrite:
         check_directory(project_dir, sweep)
-    if overwrite and os.path.exists(project_dir):
-        shutil.rmtree(project_dir)
+    if overwrite:
+        lock.clear(project_dir)
     os.makedirs(project_dir, exist_ok=True)
     with open(path + ".tmp", "w") as f:
         json.dump(wanted, f, indent=1)
@@ -269,11 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
         mode = processes.role()
-        if mode == "worker":
+        if mode == "worker":  # works under its chief's lock
             check_directory(project_dir, sweep, must_exist=True)
         else:
+            lock.acquire(project_dir)  # before anything in it is read, kept or removed
             prepare_directory(project_dir, sweep, args.overwrite)
-    except (UsageError, config.SweepError) as error:
+    except (UsageError, config.SweepError, lock.LockedError) as error:
         fail(str(error), prog=PROG)
 
     local_workers: dict = {}

@@ -28,7 +28,7 @@ from keras_tuner.src.engine import trial as kt_trial
 
 import agents
 from agents.hparams import Space, SpaceError, check_value, describe, hp
-from tfhparam import config, oracles, processes, scoring
+from tfhparam import config, lock, oracles, processes, scoring
 from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
@@ -509,12 +509,16 @@ class RLTuner(base_tuner.BaseTuner):
         self.verbose = verbose
         self._progress = _Progress(self)
         self.local_oracle = oracle  # in a worker, self.oracle becomes a gRPC client of it
+        if processes.role() != "worker":  # workers work under their chief's lock
+            project_dir = os.path.join(directory, project_name)
+            lock.acquire(project_dir)  # before anything in it is reloaded or removed
+            if overwrite:
+                lock.clear(project_dir)  # (Keras Tuner's overwrite would remove the lock too)
         super().__init__(
             oracle=oracle,
             hypermodel=None,
             directory=directory,
             project_name=project_name,
-            overwrite=overwrite,
         )
         self.is_worker = self._is_worker()
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
@@ -526,7 +530,23 @@ class RLTuner(base_tuner.BaseTuner):
     def search(self, *fit_args, **fit_kwargs) -> None:
         """Runs the search. With ``population > 1`` trials are asked and trained in
         batches (see :meth:`_run_batch`); otherwise Keras Tuner's own loop runs them one
-        at a time. A chief of parallel workers only serves its oracle either way."""
+        at a time. A chief of parallel workers only serves its oracle either way.
+
+        The sweep directory is locked (:mod:`tfhparam.lock`) from the tuner's construction
+        until the search ends.
+
+        Raises:
+            tfhparam.lock.LockedError: another process runs a sweep in this directory.
+        """
+        if self.is_worker:
+            return self._search(*fit_args, **fit_kwargs)
+        lock.acquire(self.project_dir)
+        try:
+            self._search(*fit_args, **fit_kwargs)
+        finally:
+            lock.release(self.project_dir)
+
+    def _search(self, *fit_args, **fit_kwargs) -> None:
         if self.population == 1 or kt_dist_utils.is_chief_oracle():
             return super().search(*fit_args, **fit_kwargs)
         per_population = max(1, self.population // len(self.run_seeds))  # one: its seeds
