@@ -16,7 +16,8 @@ Importing this package turns on XLA's persistent compilation cache (before Tenso
 imported): programs compiled once on a machine are read back by later processes of the
 same shapes (sweep workers, reruns). ``TFHPARAM_XLA_CACHE`` names its directory (default
 ``~/.cache/tfhparam/xla``; empty: off); a ``--tf_xla_persistent_cache_directory`` already
-in ``TF_XLA_FLAGS`` wins.
+in ``TF_XLA_FLAGS`` wins. The oldest entries are deleted at import beyond
+``TFHPARAM_XLA_CACHE_MB`` megabytes (default 1024).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import sys
 from types import ModuleType
 
 from agents import spaces
@@ -61,12 +63,49 @@ POPULATION_KEY_HPARAMS = _with_role(POPULATION_AGENTS, "shape", "program")
 DISCRETE_ONLY = ("dqn",)
 
 
+def prune_xla_cache(directory: str, max_bytes: int) -> int:
+    """Deletes the oldest entries of XLA's persistent cache in ``directory`` until the rest
+    fit in ``max_bytes`` (TensorFlow's cache has no limit of its own: every new shape adds
+    1-3 MB). Returns how many were deleted; a missing directory is an empty cache."""
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.startswith("xla_compile_cache")]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    sized = []
+    for entry in entries:
+        try:
+            info = entry.stat()
+        except FileNotFoundError:  # another process pruned it
+            continue
+        sized.append((info.st_mtime, info.st_size, entry.path))
+    total, deleted = 0, 0
+    for _, size, path in sorted(sized, reverse=True):  # newest first: kept
+        total += size
+        if total > max_bytes:
+            try:
+                os.remove(path)
+                deleted += 1
+            except FileNotFoundError:
+                pass
+    return deleted
+
+
 def _use_xla_cache() -> None:
     flags = os.environ.get("TF_XLA_FLAGS", "")
     default = os.path.join(os.path.expanduser("~"), ".cache", "tfhparam", "xla")
     directory = os.environ.get("TFHPARAM_XLA_CACHE", default)
     if directory and "tf_xla_persistent_cache_directory" not in flags:
         os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}"
+        text = os.environ.get("TFHPARAM_XLA_CACHE_MB") or "1024"
+        try:
+            megabytes = float(text)
+            if not megabytes >= 0:
+                raise ValueError
+        except ValueError:  # a misconfigured environment: one line, as for any bad input
+            print(f"agents: error: TFHPARAM_XLA_CACHE_MB={text!r} is not a size in megabytes",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(2) from None
+        prune_xla_cache(directory, int(megabytes * 2**20))
 
 
 _use_xla_cache()

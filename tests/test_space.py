@@ -1,5 +1,6 @@
 """Search spaces: declaration, domain checks, CLI parsing. No TensorFlow."""
 
+import os
 import subprocess
 import sys
 
@@ -166,3 +167,29 @@ def test_the_agents_import_nothing_of_the_engine():
                 names = [node.module or ""]
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "tfhparam"]
     assert found == []
+
+
+def test_the_xla_cache_keeps_its_newest_entries_within_its_size(tmp_path):
+    for age, name in enumerate(["new", "mid", "old"]):
+        path = tmp_path / f"xla_compile_cache__{name}.pb"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1e9 - age * 100, 1e9 - age * 100))
+    (tmp_path / "other.txt").write_bytes(b"x" * 5000)  # not the cache's: never touched
+    assert agents.prune_xla_cache(str(tmp_path), 2500) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other.txt",
+        "xla_compile_cache__mid.pb",
+        "xla_compile_cache__new.pb",
+    ]
+    assert agents.prune_xla_cache(str(tmp_path / "missing"), 0) == 0
+
+
+def test_a_bad_cache_size_is_one_line_and_exit_2():
+    env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}  # set by our import
+    env["TFHPARAM_XLA_CACHE_MB"] = "lots"
+    out = subprocess.run(
+        [sys.executable, "-c", "import agents"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "agents: error: TFHPARAM_XLA_CACHE_MB='lots' is not a size in megabytes"
+    ]

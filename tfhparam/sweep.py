@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import agents
-from tfhparam import config, lock, processes
+from tfhparam import config, lock, processes, quiet
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
@@ -76,6 +76,7 @@ def build_parser() -> Parser:
         "populations, else 1; 0: TensorFlow's default)",
     )
     add("--quiet", action="store_true", help="no progress lines")
+    add("--verbose", action="store_true", help="TensorFlow's start-up and info logging too")
     return parser
 
 
@@ -245,6 +246,7 @@ def worker_command(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no fork notices when workers start
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    quiet.start(args.verbose)  # before TensorFlow is imported
     try:
         if args.results and not args.config and args.name is None:
             raise UsageError("--results needs --name NAME (or --config FILE)")

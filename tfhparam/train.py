@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import agents
 from agents.hparams import SpaceError
+from tfhparam import quiet
 from tfhparam.cli import Parser, UsageError, check_env_id, fail, format_count
 
 PROG = "python -m tfhparam.train"
@@ -47,6 +48,9 @@ def build_parser(agent: str | None) -> Parser:
         "a lone agent's compiled iterations)",
     )
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
+    parser.add_argument(
+        "--verbose", action="store_true", help="TensorFlow's start-up and info logging too"
+    )
     if agent is not None:
         group = parser.add_argument_group(f"{agent} hyperparameters")
         for p in agents.space(agent):
@@ -90,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, hparams = parse(argv)
     except (UsageError, SpaceError) as error:
         fail(str(error), prog=PROG)
+    quiet.start(args.verbose)  # before TensorFlow is imported
 
     inter_op, intra_op = agents.thread_counts(populations=False, cores=os.cpu_count() or 1)
     agents.configure_threads(
