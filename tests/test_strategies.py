@@ -267,6 +267,8 @@ def test_median_and_asha_rules():
 
 
 def test_a_pruning_oracle_answers_with_the_trial_that_the_chief_sends_to_workers(tmp_path):
+    """Also the median rule as documented: the other trial is still running (not completed,
+    unlike Optuna's MedianPruner) and its report counts."""
     import keras_tuner as kt
 
     options = {"prune_warmup": 1, "prune_min_trials": 1}

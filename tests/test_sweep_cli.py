@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,9 @@ def events_per_run(project):
 @pytest.mark.slow
 @pytest.mark.parametrize("population", ["1", "3"], ids=["one-at-a-time", "batched"])
 def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(population, tmp_path):
+    """Batched, also the lock between two real processes: while the first sweep runs, the
+    same command (and with --overwrite) exits 2 naming it and touches nothing; after its
+    kill -9 the rerun takes the lock over."""
     logdir = str(tmp_path / "logs")
     args = [
         "--strategy",
@@ -134,7 +138,17 @@ def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(populatio
     while time.time() < deadline and not os.path.exists(inside):
         time.sleep(0.05)
     time.sleep(1.0)  # well inside the trial
-    process.send_signal(signal.SIGKILL)
+    if population == "3":  # the lock: frozen (SIGSTOP), the sweep still holds it
+        process.send_signal(signal.SIGSTOP)
+        before = snapshot(project)
+        for extra in ([], ["--overwrite"]):
+            second = run(*args, *extra)
+            assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
+            line = second.stderr.strip().splitlines()[-1]
+            assert line.startswith("python -m tfhparam.sweep: error: sweep directory")
+            assert f"in use by pid {process.pid} on {socket.gethostname()} since " in line
+            assert snapshot(project) == before  # nothing removed, nothing written
+    process.send_signal(signal.SIGKILL)  # kill -9: the kernel drops the lock; taken over below
     process.wait()
     first_score = None
     if population == "1":
@@ -172,45 +186,3 @@ def snapshot(directory):
             path = os.path.join(root, name)
             found[path] = (os.path.getsize(path), os.stat(path).st_mtime_ns)
     return found
-
-
-@pytest.mark.slow
-def test_a_second_sweep_on_a_running_one_exits_2_and_a_killed_ones_lock_is_taken_over(tmp_path):
-    """Two real processes: while the first runs (frozen by SIGSTOP, its lock held), the same
-    command, and the same with --overwrite, exit 2 naming it and touch nothing; after a
-    kill -9 of the first, the same command takes the lock over and finishes the sweep."""
-    import socket
-
-    logdir = str(tmp_path / "logs")
-    args = [
-        "--trials", "2", "--total-timesteps", "8192", "--set", "num_envs=2", "--set",
-        "num_steps=64", "--set", "hidden_size=16", "--name", "shared", "--logdir", logdir,
-        "--workers", "1", "--population", "2",
-    ]  # fmt: skip
-    project = os.path.join(logdir, "shared")
-    first = subprocess.Popen([*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        inside = os.path.join(project, "trial_0", "CartPole-v1")
-        deadline = time.time() + 240
-        while time.time() < deadline and not os.path.exists(inside):
-            time.sleep(0.05)
-        assert os.path.exists(inside), "the first sweep never started training"
-        first.send_signal(signal.SIGSTOP)
-        before = snapshot(project)
-        for extra in ([], ["--overwrite"]):
-            second = run(*args, *extra)
-            assert second.returncode == 2, second.stderr
-            line = second.stderr.strip().splitlines()[-1]
-            assert line.startswith("python -m tfhparam.sweep: error: sweep directory")
-            assert f"in use by pid {first.pid} on {socket.gethostname()} since " in line
-            assert "Traceback" not in second.stderr
-            assert snapshot(project) == before  # nothing read-modified, nothing removed
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-    out = run(*args)
-    assert out.returncode == 0, out.stderr
-    with open(os.path.join(project, "results.json")) as f:
-        rows = json.load(f)
-    assert sorted(r["trial"] for r in rows) == ["0", "1"]
-    assert all(r["status"] == "completed" for r in rows)
