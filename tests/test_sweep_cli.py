@@ -57,6 +57,38 @@ def test_malformed_sweep_file_names_the_field(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"agent: ppo\nname: caf\xe9\n", "not UTF-8 text (byte 20)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
+        (b"\x1f\x8b\x08\x00", "not UTF-8 text"),
+        (None, "is a directory, not a sweep file"),
+    ],
+    ids=["latin-1", "png", "gzip", "directory"],
+)
+def test_a_sweep_file_that_is_not_text_exits_2_with_one_line(content, message, tmp_path):
+    path = tmp_path / "sweep.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    out = run("--config", str(path), "--logdir", str(tmp_path / "logs"))
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_damaged_sweep_definition_exits_2_and_is_kept(tmp_path):
+    project = tmp_path / "logs" / "d"
+    project.mkdir(parents=True)
+    (project / "sweep.json").write_bytes(b"\xff\xfe{ not json")
+    out = run("--name", "d", "--logdir", str(tmp_path / "logs"), "--trials", "1")
+    assert out.returncode == 2 and "is not a sweep definition (damaged?)" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert (project / "sweep.json").read_bytes() == b"\xff\xfe{ not json"
+
+
+@pytest.mark.parametrize(
     "agent, population, sharing, expected",
     [
         ("ppo", "auto", 1, (1, 4)),  # a population: XLA splits each op over the cores

@@ -225,6 +225,14 @@ def load_file(path: str) -> dict[str, Any]:
             data = yaml.safe_load(f)
     except FileNotFoundError:
         raise SweepError(f"--config: no such file {path}") from None
+    except IsADirectoryError:
+        raise SweepError(f"--config: {path} is a directory, not a sweep file") from None
+    except PermissionError:
+        raise SweepError(f"--config: {path} cannot be read (permission denied)") from None
+    except UnicodeDecodeError as error:
+        raise SweepError(
+            f"{path}: not UTF-8 text (byte {error.start}); a sweep file is YAML text"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""

@@ -123,8 +123,16 @@ def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = Fa
             raise UsageError(f"no sweep in {project_dir}: start the chief first")
         return
     wanted = json.loads(json.dumps(sweep.to_json()))
-    with open(path) as f:
-        existing = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            existing = json.load(f)
+        if not isinstance(existing, dict):
+            raise ValueError
+    except ValueError:  # malformed JSON, or not UTF-8 text
+        raise UsageError(
+            f"{path} is not a sweep definition (damaged?); move it away, or rerun with "
+            "--overwrite to start the sweep again"
+        ) from None
     differing = [k for k in wanted if existing.get(k) != wanted[k]]
     if differing:
         raise UsageError(
