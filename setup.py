@@ -21,8 +21,9 @@ setup(
         "tensorboard>=2.16",
         "gymnasium[classic-control]>=1.0",
         "numpy>=1.24",
-        # [bayesian] brings scipy and scikit-learn, which Keras Tuner's GP oracle needs.
-        "keras-tuner[bayesian]>=1.4.7",
+        # [bayesian] brings scipy and scikit-learn, which Keras Tuner's GP oracle needs. The
+        # range tfhparam/kt_internals.py was checked on (it uses Keras Tuner's internals).
+        "keras-tuner[bayesian]>=1.4.7,<1.5",
         "pyyaml>=6.0",
     ],
     extras_require={

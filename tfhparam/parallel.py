@@ -20,8 +20,8 @@ from concurrent import futures
 
 import grpc
 import keras_tuner as kt
-from keras_tuner.src import protos
-from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+from tfhparam.kt_internals import OracleServicer, protos
 
 
 @kt.synchronized

@@ -21,14 +21,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src import config as kt_config
-from keras_tuner.src.distribute import utils as kt_dist_utils
-from keras_tuner.src.engine import base_tuner
-from keras_tuner.src.engine import trial as kt_trial
 
 import agents
 from agents.hparams import Space, SpaceError, check_value, describe, hp
-from tfhparam import config, lock, oracles, processes, scoring
+from tfhparam import config, kt_internals, lock, oracles, processes, scoring
 from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
@@ -263,13 +259,7 @@ def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int
     oracle = kt.oracles.HyperbandOracle(
         objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor
     )
-    brackets = []
-    for bracket in reversed(range(oracle._get_num_brackets())):
-        rounds = range(oracle._get_num_rounds(bracket))
-        brackets.append(
-            [(oracle._get_size(bracket, r), oracle._get_epochs(bracket, r)) for r in rounds]
-        )
-    return brackets
+    return kt_internals.hyperband_rounds(oracle)
 
 
 def check_domains(space: Space, domains: Mapping[str, hp.Domain]) -> None:
@@ -425,7 +415,7 @@ class _RunLog:
         )
 
 
-class RLTuner(base_tuner.BaseTuner):
+class RLTuner(kt_internals.BaseTuner):
     """A Keras Tuner tuner for RL agents: each trial trains on every env and seed.
 
     Args:
@@ -522,7 +512,7 @@ class RLTuner(base_tuner.BaseTuner):
         )
         self.is_worker = self._is_worker()
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
-        kt_config.DEBUG = False  # a failed trial's one-line reason, not its traceback
+        kt_internals.quiet_failures()  # a failed trial's one-line reason, not its traceback
         check_domains(self.space, from_keras_tuner(self.oracle.get_space()))
 
     # -- Keras Tuner hooks --------------------------------------------------------------------
@@ -547,7 +537,7 @@ class RLTuner(base_tuner.BaseTuner):
             lock.release(self.project_dir)
 
     def _search(self, *fit_args, **fit_kwargs) -> None:
-        if self.population == 1 or kt_dist_utils.is_chief_oracle():
+        if self.population == 1 or kt_internals.is_chief_oracle():
             return super().search(*fit_args, **fit_kwargs)
         per_population = max(1, self.population // len(self.run_seeds))  # one: its seeds
         batch_trials = model_batch_limit(self.local_oracle, per_population)
@@ -579,9 +569,9 @@ class RLTuner(base_tuner.BaseTuner):
         for slot in range(count):
             tuner_id = self.tuner_id if slot == 0 else f"{self.tuner_id}-{slot}"
             trial = self.oracle.create_trial(tuner_id)
-            if trial.status == kt_trial.TrialStatus.STOPPED:
+            if trial.status == kt_internals.TrialStatus.STOPPED:
                 stopped = True
-            elif trial.status == kt_trial.TrialStatus.IDLE:
+            elif trial.status == kt_internals.TrialStatus.IDLE:
                 if not stopped:
                     break
             else:

@@ -1,0 +1,45 @@
+"""Keras Tuner's internals that the engine uses (tfhparam/kt_internals.py) are all there, in
+the version range setup.py allows."""
+
+import pathlib
+import re
+
+import keras_tuner as kt
+
+from tfhparam import kt_internals
+
+
+def test_every_internal_the_engine_uses_is_there():
+    assert kt_internals.missing() == [], (
+        f"keras-tuner {kt.__version__} lacks internals tfhparam uses; checked on "
+        f"keras-tuner{kt_internals.CHECKED}"
+    )
+
+
+def test_setup_allows_exactly_the_checked_range():
+    setup = (pathlib.Path(__file__).parents[1] / "setup.py").read_text()
+    allowed = re.search(r'"keras-tuner\[bayesian\]([^"]+)"', setup).group(1)
+    assert allowed == kt_internals.CHECKED
+
+
+def test_only_the_adapter_imports_keras_tuner_internals():
+    package = pathlib.Path(kt_internals.__file__).parent
+    users = [
+        p.name
+        for p in package.glob("*.py")
+        if "keras_tuner.src" in p.read_text() and p.name != "kt_internals.py"
+    ]
+    assert users == []
+
+
+def test_hyperband_rounds_follow_keras_tuners_arithmetic():
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective("score", "max"), max_epochs=9, factor=3
+    )
+    # Li et al.'s brackets for R = 9, eta = 3 (largest first): trials and epochs per round,
+    # except that Keras Tuner keeps ceil(n / eta) of a round's trials (2 of 5, not 1)
+    assert kt_internals.hyperband_rounds(oracle) == [
+        [(9, 1), (3, 3), (1, 9)],
+        [(5, 3), (2, 9)],
+        [(3, 9)],
+    ]
