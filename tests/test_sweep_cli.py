@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tfhparam import results
 from tfhparam import sweep as sweep_cli
 
 SWEEP = [sys.executable, "-m", "tfhparam.sweep"]
@@ -108,8 +109,10 @@ def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expec
 
 def test_best_command_is_a_runnable_train_command():
     sweep = sweep_cli.config.build({}, {"set": ["gamma=0.98"]})
-    row = {"hparams": {"learning_rate": 0.001, "norm_adv": True}, "steps": 2048}
-    command = sweep_cli.best_command(sweep.to_json(), row)
+    row = results.Row(
+        "0", 1.0, "completed", 2048, hparams={"learning_rate": 0.001, "norm_adv": True}
+    )
+    command = results.best_command(sweep.to_json(), row)
     assert command == (
         "python -m tfhparam.train --agent ppo --env CartPole-v1 "
         "--total-timesteps 2048 --gamma 0.98 --learning-rate 0.001 "

@@ -169,7 +169,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(populatio
     assert all("diverged: losses/value_loss is nan" in r["reason"] for r in failed)
     assert [r["rank"] for r in completed] == list(range(1, len(completed) + 1))
     with open(tmp_path / "s" / "results.json") as f:
-        assert json.load(f) == json.loads(json.dumps(rows))
+        assert json.load(f) == [r.to_json() for r in rows]
 
 
 def test_an_interrupted_grid_sweep_resumes_without_losing_or_repeating_trials(tmp_path):

@@ -27,7 +27,6 @@ import keras_tuner as kt
 
 # Step of the final report of a trial; intermediate reports use steps 1, 2, ...
 FINAL_STEP = 10**9
-PRUNED = "pruned"
 
 
 # ---------------------------------------------------------------------------------------

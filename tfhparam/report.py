@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tfhparam import results
 from tfhparam.cli import Parser, UsageError, fail
 from tfhparam.tensorboard import read_scalars
 
@@ -88,7 +89,7 @@ class Sweep:
     """What a sweep directory holds: its rows (best first), domains and definition."""
 
     directory: str
-    rows: list[dict[str, Any]]
+    rows: list[results.Row]
     domains: dict[str, Domain]
     definition: dict[str, Any] | None
 
@@ -144,14 +145,18 @@ def load(directory: str) -> Sweep:
     """
     if not os.path.isdir(directory):
         raise ReportError(f"{directory}: no such directory")
-    results = os.path.join(directory, "results.json")
+    results_file = os.path.join(directory, "results.json")
     oracle = os.path.join(directory, "oracle.json")
-    if not os.path.exists(results) and not os.path.exists(oracle):
+    if not os.path.exists(results_file) and not os.path.exists(oracle):
         raise ReportError(
             f"{directory} is not a sweep directory (no results.json or oracle.json); "
             "give the sweep's own directory, e.g. logs/ppo_random"
         )
-    rows = _read_json(results) if os.path.exists(results) else []
+    try:
+        rows = results.read(directory) if os.path.exists(results_file) else []
+        definition = results.read_definition(directory)
+    except results.ResultsError as error:
+        raise ReportError(str(error)) from None
     domains = _domains(_read_json(oracle)) if os.path.exists(oracle) else {}
     known = {row["trial"] for row in rows}
     for trial_file in sorted(glob.glob(os.path.join(directory, "trial_*", "trial.json"))):
@@ -160,26 +165,17 @@ def load(directory: str) -> Sweep:
             continue  # started after results.json was last written: still running
         values = trial["hyperparameters"]["values"]
         rows.append(
-            {
-                "rank": None,
-                "trial": trial["trial_id"],
-                "score": None,
-                "status": "running",
-                "steps": None,
-                "parent": None,
-                "reason": "",
-                "hparams": {k: v for k, v in values.items() if not k.startswith("tuner/")},
-            }
+            results.Row(
+                trial=trial["trial_id"],
+                score=None,
+                status="running",
+                hparams={k: v for k, v in values.items() if not k.startswith("tuner/")},
+            )
         )
     for row in rows:  # trials listed before the oracle declared them still get an axis
         for name in row["hparams"]:
             if name not in domains:
                 domains[name] = _guess_domain(name, [r["hparams"].get(name) for r in rows])
-    definition = None
-    for name in ("definition.json", "sweep.json"):
-        if os.path.exists(os.path.join(directory, name)):
-            definition = _read_json(os.path.join(directory, name))
-            break
     return Sweep(directory, rows, domains, definition)
 
 
@@ -278,7 +274,9 @@ def plot_learning_curves(sweep: Sweep, path: str, top_k: int, smoothing: float =
             )
             mean = np.nanmean(seeds, axis=0)
             label = f"trial {row['trial']}" + (
-                f" (score {_number(row['score'])})" if row["score"] is not None else " (running)"
+                f" (score {results.number(row['score'])})"
+                if row["score"] is not None
+                else " (running)"
             )
             panel.plot(steps, mean, color=colors(i % 10), label=label, linewidth=1.2)
             if len(runs) > 1:
@@ -398,11 +396,11 @@ def plot_parallel_coordinates(sweep: Sweep, path: str) -> None:
             for value in domain.values:
                 ax.text(i + 0.03, domain.position(value), str(value), fontsize=7, va="center")
         else:
-            ax.text(i + 0.03, 0.0, _number(domain.low), fontsize=7, va="bottom")
-            ax.text(i + 0.03, 1.0, _number(domain.high), fontsize=7, va="top")
+            ax.text(i + 0.03, 0.0, results.number(domain.low), fontsize=7, va="bottom")
+            ax.text(i + 0.03, 1.0, results.number(domain.high), fontsize=7, va="top")
     ax.axvline(len(names), color="black", linewidth=0.8)
-    ax.text(len(names) + 0.03, 0.0, _number(low), fontsize=7, va="bottom")
-    ax.text(len(names) + 0.03, 1.0, _number(high), fontsize=7, va="top")
+    ax.text(len(names) + 0.03, 0.0, results.number(low), fontsize=7, va="bottom")
+    ax.text(len(names) + 0.03, 1.0, results.number(high), fontsize=7, va="top")
     ax.set_xticks(
         xs,
         [*(n + (" (log)" if sweep.domains[n].kind == "log" else "") for n in names), "score"],
@@ -531,30 +529,8 @@ def plot_importance(sweep: Sweep, values: dict[str, float] | None, path: str) ->
 # ---------------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def results_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
-    names = list(sweep.domains)
-    header = ["rank", "trial", "score", "status", "steps", *names, "reason"]
-    body = [
-        [
-            _number(row["rank"]) or "-",
-            row["trial"],
-            _number(row["score"]),
-            row["status"],
-            _number(row["steps"]),
-            *(_number(row["hparams"].get(n)) for n in names),
-            row.get("reason") or "",
-        ]
-        for row in sweep.rows
-    ]
-    return header, body
+    return results.cells(sweep.rows, list(sweep.domains))
 
 
 def blocks(
@@ -580,12 +556,12 @@ def blocks(
     out.append(("heading", "Best configuration"))
     if done:
         best = done[0]
-        values = ", ".join(f"`{k}={_number(v)}`" for k, v in best["hparams"].items())
-        out.append(("text", f"Trial {best['trial']}, score {_number(best['score'])}: {values}."))
+        values = ", ".join(f"`{k}={results.number(v)}`" for k, v in best["hparams"].items())
+        out.append(
+            ("text", f"Trial {best['trial']}, score {results.number(best['score'])}: {values}.")
+        )
         if d.get("agent") and d.get("envs"):
-            from tfhparam.sweep import best_command
-
-            out.append(("code", best_command(d, best)))
+            out.append(("code", results.best_command(d, best)))
     else:
         out.append(("text", "No trial has completed yet."))
     out.append(("heading", "Results"))

@@ -12,13 +12,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import agents
-from tfhparam import config, lock, processes, quiet
+from tfhparam import config, lock, processes, quiet, results
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
@@ -155,46 +154,13 @@ def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) ->
     os.replace(path + ".tmp", path)
 
 
-def best_command(definition: dict, row: dict) -> str:
-    """The best trial as a ready-to-run ``python -m tfhparam.train`` command.
-
-    Args:
-        definition: the sweep as recorded in ``sweep.json`` (``Sweep.to_json()``).
-        row: a results row.
-    """
-    steps = row.get("steps") or definition["total_timesteps"]
-    words = [
-        "python",
-        "-m",
-        "tfhparam.train",
-        "--agent",
-        definition["agent"],
-        "--env",
-        definition["envs"][0],
-        "--total-timesteps",
-        str(steps),
-    ]
-    if definition.get("env_backend", "auto") != "auto":
-        words += ["--env-backend", definition["env_backend"]]
-    for name, value in {**definition["fixed"], **row["hparams"]}.items():
-        words += [
-            f"--{name.replace('_', '-')}",
-            repr(value) if isinstance(value, float) else str(value),
-        ]
-    return shlex.join(words)
-
-
 def show_results(project_dir: str) -> None:
-    from tfhparam.tuner import format_table
-
-    with open(os.path.join(project_dir, "results.json")) as f:
-        rows = json.load(f)
-    print(format_table(rows))
+    rows = results.read(project_dir)
+    print(results.text_table(rows))
     print(f"results: {os.path.join(project_dir, 'results.csv')} and results.json")
-    definition_file = os.path.join(project_dir, "sweep.json")
-    if rows and rows[0]["score"] is not None and os.path.exists(definition_file):
-        with open(definition_file) as f:
-            print("best configuration:\n  " + best_command(json.load(f), rows[0]))
+    definition = results.read_definition(project_dir)
+    if rows and rows[0].score is not None and definition:
+        print("best configuration:\n  " + results.best_command(definition, rows[0]))
 
 
 def parse_count(text: str, flag: str) -> int | str:
@@ -283,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             lock.acquire(project_dir)  # before anything in it is read, kept or removed
             prepare_directory(project_dir, sweep, args.overwrite)
-    except (UsageError, config.SweepError, lock.LockedError) as error:
+    except (UsageError, config.SweepError, lock.LockedError, results.ResultsError) as error:
         fail(str(error), prog=PROG)
 
     local_workers: dict = {}

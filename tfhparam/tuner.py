@@ -8,7 +8,6 @@ promotions continue from their parent's checkpoints.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -24,7 +23,7 @@ import keras_tuner as kt
 
 import agents
 from agents.hparams import Space, SpaceError, check_value, describe, hp
-from tfhparam import config, kt_internals, lock, oracles, processes, scoring
+from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring
 from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
@@ -606,7 +605,7 @@ class RLTuner(kt_internals.BaseTuner):
             "last_n": self.last_n,
             "env_backend": self.env_backend,
         }
-        _write_atomic(
+        results.write_atomic(
             os.path.join(self.project_dir, DEFINITION_FILE), json.dumps(definition, indent=1)
         )
         marker = os.path.join(self.project_dir, "hparams_config.json")
@@ -870,7 +869,7 @@ class RLTuner(kt_internals.BaseTuner):
                 log.writer.scalars(log.last_step, {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
                 log.writer.session_end("unknown")
                 log.writer.close()
-            outcome = {"status": oracles.PRUNED, "score": error.score, "reason": error.where}
+            outcome = {"status": results.PRUNED, "score": error.score, "reason": error.where}
             self._write_result(trial_dir, {**result, **outcome})
             self.oracle.update_trial(trial_id, {OBJECTIVE: error.score}, step=oracles.FINAL_STEP)
             return {OBJECTIVE: error.score}
@@ -907,104 +906,21 @@ class RLTuner(kt_internals.BaseTuner):
     @staticmethod
     def _write_result(trial_dir: str, result: Mapping[str, Any]) -> None:
         os.makedirs(trial_dir, exist_ok=True)
-        _write_atomic(os.path.join(trial_dir, "result.json"), json.dumps(result, indent=1))
+        results.write_atomic(os.path.join(trial_dir, "result.json"), json.dumps(result, indent=1))
 
     # -- results ------------------------------------------------------------------------------
 
-    def results(self) -> list[dict[str, Any]]:
-        """One row per trial, best first: rank, trial, score, status, hparams, reason."""
-        return collect_results(self.project_dir, self.trials())
+    def results(self) -> list[results.Row]:
+        """One row per trial, best first (:class:`tfhparam.results.Row`)."""
+        return results.collect(self.project_dir, self.trials())
 
     def write_results(self) -> None:
-        write_results(self.project_dir, self.results())
+        results.write(self.project_dir, self.results())
 
 
 @kt.synchronized
 def _trials_snapshot(oracle) -> list:
     return list(oracle.trials.values())
-
-
-def collect_results(project_dir: str, trials) -> list[dict[str, Any]]:
-    rows = []
-    for trial in trials:
-        path = os.path.join(project_dir, f"trial_{trial.trial_id}", "result.json")
-        saved = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                saved = json.load(f)
-        status = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed"}.get(
-            trial.status, "running"
-        )
-        if status == "completed" and saved.get("status") in (oracles.PRUNED, "failed"):
-            status = saved["status"]  # a pruned trial, or one Hyperband ranked last
-        values = {
-            k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
-        }
-        rows.append(
-            {
-                "trial": trial.trial_id,
-                "score": trial.score if status in ("completed", oracles.PRUNED) else None,
-                "status": status,
-                "steps": saved.get("budget"),
-                "parent": saved.get("parent"),
-                "reason": saved.get("reason", "") if status in ("failed", oracles.PRUNED) else "",
-                "hparams": values,
-            }
-        )
-        if "member" in saved:  # PBT
-            rows[-1]["member"], rows[-1]["generation"] = saved["member"], saved["generation"]
-    order = {"completed": 0, oracles.PRUNED: 1, "failed": 2, "running": 3}
-    rows.sort(key=lambda r: (order[r["status"]], -(r["score"] or 0.0), r["trial"]))
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["status"] == "completed" else None
-    return rows
-
-
-def write_results(project_dir: str, rows: list[dict[str, Any]]) -> None:
-    """Writes ``results.json`` (list of rows) and ``results.csv`` (hparams as columns)."""
-    _write_atomic(os.path.join(project_dir, "results.json"), json.dumps(rows, indent=1))
-    names = sorted({k for row in rows for k in row["hparams"]})
-    header = ["rank", "trial", "score", "status", "steps", *names, "reason"]
-    tmp = os.path.join(project_dir, "results.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(header)
-        for row in rows:
-            out.writerow(
-                [
-                    row["rank"],
-                    row["trial"],
-                    row["score"],
-                    row["status"],
-                    row["steps"],
-                    *(row["hparams"].get(n) for n in names),
-                    row["reason"],
-                ]
-            )
-    os.replace(tmp, os.path.join(project_dir, "results.csv"))
-
-
-def format_table(rows: list[dict[str, Any]], limit: int | None = None) -> str:
-    """A plain-text results table (rank, trial, score, status, hparams)."""
-    names = sorted({k for row in rows for k in row["hparams"]})
-    header = ["rank", "trial", "score", "status", *names]
-    lines = [header]
-    for row in rows[:limit]:
-        score = "" if row["score"] is None else f"{row['score']:.4g}"
-        cells = [str(row["rank"] or "-"), row["trial"], score, row["status"]]
-        cells += [_fmt(row["hparams"].get(n)) for n in names]
-        lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
-    failed = [r for r in rows[:limit] if r["status"] == "failed" and r["reason"]]
-    text += [f"trial {r['trial']} failed: {r['reason']}" for r in failed]
-    return "\n".join(text)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _one_line(error: BaseException) -> str:
@@ -1013,13 +929,6 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, TrialFailed):
         return first
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class _Progress:
@@ -1055,7 +964,7 @@ class _Progress:
         best_text = "none yet"
         if best:
             top = max(best, key=lambda t: t.score)
-            best_text = f"{top.score:.4g} (trial {top.trial_id})"
+            best_text = f"{results.number(top.score)} (trial {top.trial_id})"
         elapsed = time.time() - self.start
         eta = ""
         finished_here = done - self.done_at_start
@@ -1075,7 +984,7 @@ class _Progress:
         values = {
             k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
         }
-        text = ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+        text = ", ".join(f"{k}={results.number(v)}" for k, v in values.items())
         self._print(f"[trial {trial.trial_id}] running: {text}")
 
     def tick(self, spec: RunSpec, step: int, rewards: list[float]) -> None:
@@ -1094,9 +1003,9 @@ class _Progress:
         with open(path) as f:
             result = json.load(f)
         if result["status"] == "completed":
-            outcome = f"score {result['score']:.4g}"
-        elif result["status"] == oracles.PRUNED:
-            outcome = f"{result['reason']}: score {result['score']:.4g}"
+            outcome = f"score {results.number(result['score'])}"
+        elif result["status"] == results.PRUNED:
+            outcome = f"{result['reason']}: score {results.number(result['score'])}"
         else:
             outcome = f"failed: {result.get('reason', '')}"
         self._print(f"[trial {trial_id}] {outcome} | {self.summary()}")

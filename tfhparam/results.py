@@ -1,0 +1,230 @@
+"""A sweep's results, in one place: the trial row, how rows are collected from a sweep
+directory, ranked, written (``results.json``, ``results.csv``), shown (text table, report
+cells) with one number format, and the best trial's command. No TensorFlow, no Keras Tuner.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+PRUNED = "pruned"  # a trial stopped early by a pruner (tfhparam.oracles)
+STATUS_ORDER = {"completed": 0, PRUNED: 1, "failed": 2, "running": 3}  # how rows rank
+# What a sweep directory says of what it trains: written by the tuner (agent, envs, seeds
+# as a list, budget, fixed hparams, scoring) and by the sweep command (its definition,
+# checked on resume); read together by read_definition.
+DEFINITION_FILES = ("definition.json", "sweep.json")
+
+
+@dataclasses.dataclass
+class Row:
+    """One trial of a sweep.
+
+    ``row["score"]`` reads like ``row.score`` (the JSON form's keys), so code written for
+    rows read from ``results.json`` works on both.
+    """
+
+    trial: str
+    score: float | None
+    status: str  # completed, pruned, failed or running
+    steps: int | None = None  # env steps it trained (its budget)
+    parent: str | None = None  # the trial whose checkpoint it continued
+    reason: str = ""  # why it failed or was pruned
+    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+    rank: int | None = None  # among completed trials, 1 = best
+    member: int | None = None  # PBT: its member ...
+    generation: int | None = None  # ... and generation
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "trial": self.trial,
+            "score": self.score,
+            "status": self.status,
+            "steps": self.steps,
+            "parent": self.parent,
+            "reason": self.reason,
+            "hparams": dict(self.hparams),
+            "rank": self.rank,
+        }
+        if self.member is not None:
+            data["member"], data["generation"] = self.member, self.generation
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Row:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def number(value: Any) -> str:
+    """The one number format of tables, reports and progress lines (4 significant digits)."""
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def ranked(rows: Iterable[Row]) -> list[Row]:
+    """Rows best first (completed by score, then pruned, failed, running), ranks set."""
+    rows = sorted(rows, key=lambda r: (STATUS_ORDER[r.status], -(r.score or 0.0), r.trial))
+    for position, row in enumerate(rows, 1):
+        row.rank = position if row.status == "completed" else None
+    return rows
+
+
+class ResultsError(ValueError):
+    """A results or definition file that cannot be read (damaged, not UTF-8 JSON)."""
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
+        raise ResultsError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+
+
+def collect(project_dir: str, trials: Iterable[Any]) -> list[Row]:
+    """The rows of Keras Tuner trials (``trial_id``, ``status``, ``score``,
+    ``hyperparameters``) and what each trial wrote in ``trial_ID/result.json``; ranked."""
+    rows = []
+    for trial in trials:
+        path = os.path.join(project_dir, f"trial_{trial.trial_id}", "result.json")
+        saved = _read_json(path) if os.path.exists(path) else {}
+        status = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed"}.get(
+            trial.status, "running"
+        )
+        if status == "completed" and saved.get("status") in (PRUNED, "failed"):
+            status = saved["status"]  # a pruned trial, or one Hyperband ranked last
+        rows.append(
+            Row(
+                trial=trial.trial_id,
+                score=trial.score if status in ("completed", PRUNED) else None,
+                status=status,
+                steps=saved.get("budget"),
+                parent=saved.get("parent"),
+                reason=saved.get("reason", "") if status in ("failed", PRUNED) else "",
+                hparams={
+                    k: v
+                    for k, v in trial.hyperparameters.values.items()
+                    if not k.startswith("tuner/")
+                },
+                member=saved.get("member"),
+                generation=saved.get("generation"),
+            )
+        )
+    return ranked(rows)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file: never half a file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write(project_dir: str, rows: list[Row]) -> None:
+    """Writes ``results.json`` (the rows) and ``results.csv`` (hparams as columns)."""
+    write_atomic(
+        os.path.join(project_dir, "results.json"),
+        json.dumps([r.to_json() for r in rows], indent=1),
+    )
+    names = sorted({k for row in rows for k in row.hparams})
+    tmp = os.path.join(project_dir, "results.csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["rank", "trial", "score", "status", "steps", *names, "reason"])
+        for row in rows:
+            out.writerow(
+                [row.rank, row.trial, row.score, row.status, row.steps]
+                + [row.hparams.get(n) for n in names]
+                + [row.reason]
+            )
+    os.replace(tmp, os.path.join(project_dir, "results.csv"))
+
+
+def read(project_dir: str) -> list[Row]:
+    """The rows of ``results.json`` (every version of it: unknown keys are ignored).
+
+    Raises:
+        ResultsError: the file is missing, damaged or not a list of rows.
+    """
+    path = os.path.join(project_dir, "results.json")
+    data = _read_json(path)
+    try:
+        return [Row.from_json(entry) for entry in data]
+    except (TypeError, AttributeError):
+        raise ResultsError(f"cannot read {path}: not a list of result rows") from None
+
+
+def cells(
+    rows: Iterable[Row], names: list[str], steps_and_reason: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    """A table's header and body as strings: rank, trial, score, status (steps), the
+    hparams ``names`` (reason), every number in :func:`number`'s format."""
+    header = ["rank", "trial", "score", "status"]
+    header += ["steps", *names, "reason"] if steps_and_reason else names
+    body = []
+    for row in rows:
+        line = [number(row.rank) or "-", row.trial, number(row.score), row.status]
+        values = [number(row.hparams.get(n)) for n in names]
+        line += [number(row.steps), *values, row.reason] if steps_and_reason else values
+        body.append(line)
+    return header, body
+
+
+def text_table(rows: list[Row], limit: int | None = None) -> str:
+    """A plain-text table (rank, trial, score, status, hparams) with failures' reasons."""
+    shown = rows[:limit]
+    header, body = cells(shown, sorted({k for row in rows for k in row.hparams}), False)
+    lines = [header, *body]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    text += [f"trial {r.trial} failed: {r.reason}" for r in shown if r.status == "failed"]
+    return "\n".join(text)
+
+
+def read_definition(project_dir: str) -> dict[str, Any] | None:
+    """What the sweep in ``project_dir`` trains, from whichever definition files it has:
+    the tuner's ``definition.json`` (seeds a list of run seeds) over the sweep command's
+    ``sweep.json`` (its own fields: strategy, options, seeds a count). None without either.
+
+    Raises:
+        ResultsError: a definition file is damaged.
+    """
+    merged: dict[str, Any] = {}
+    for name in reversed(DEFINITION_FILES):
+        path = os.path.join(project_dir, name)
+        if os.path.exists(path):
+            data = _read_json(path)
+            if not isinstance(data, dict):
+                raise ResultsError(f"cannot read {path}: not a sweep definition")
+            merged.update(data)
+    return merged or None
+
+
+def best_command(definition: Mapping[str, Any], row: Row) -> str:
+    """A trial as a ready-to-run ``python -m tfhparam.train`` command (its first env, its
+    budget, the sweep's fixed hparams and its own)."""
+    steps = row.get("steps") or definition["total_timesteps"]
+    words = ["python", "-m", "tfhparam.train", "--agent", definition["agent"], "--env",
+             definition["envs"][0], "--total-timesteps", str(steps)]  # fmt: skip
+    if definition.get("env_backend", "auto") != "auto":
+        words += ["--env-backend", definition["env_backend"]]
+    for name, value in {**definition["fixed"], **row["hparams"]}.items():
+        words += [
+            f"--{name.replace('_', '-')}",
+            repr(value) if isinstance(value, float) else str(value),
+        ]
+    return shlex.join(words)
