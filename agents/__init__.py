@@ -102,8 +102,10 @@ def _use_xla_cache() -> None:
             if not megabytes >= 0:
                 raise ValueError
         except ValueError:  # a misconfigured environment: one line, as for any bad input
-            print(f"agents: error: TFHPARAM_XLA_CACHE_MB={text!r} is not a size in megabytes",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"agents: error: TFHPARAM_XLA_CACHE_MB={text!r} is not a size in megabytes",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
         prune_xla_cache(directory, int(megabytes * 2**20))
 

@@ -54,8 +54,19 @@ def test_results_files_round_trip_and_old_rows_still_read(tmp_path):
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0] == "rank,trial,score,status,steps,learning_rate,reason"
     # a row of an older results.json: no member fields, and a key we no longer write
-    old = [{"trial": "0", "score": 1.0, "status": "completed", "steps": 8, "parent": None,
-            "reason": "", "hparams": {}, "rank": 1, "seconds": 3.0}]  # fmt: skip
+    old = [
+        {
+            "trial": "0",
+            "score": 1.0,
+            "status": "completed",
+            "steps": 8,
+            "parent": None,
+            "reason": "",
+            "hparams": {},
+            "rank": 1,
+            "seconds": 3.0,
+        }
+    ]
     (tmp_path / "results.json").write_text(json.dumps(old))
     assert results.read(str(tmp_path)) == [results.Row("0", 1.0, "completed", 8, rank=1)]
 
@@ -68,21 +79,43 @@ def test_a_damaged_results_file_is_a_results_error(tmp_path):
     with pytest.raises(results.ResultsError, match="not a list of result rows"):
         results.read(str(tmp_path))
     out = subprocess.run(
-        [sys.executable, "-m", "tfhparam.sweep", "--results", "--name", tmp_path.name,
-         "--logdir", str(tmp_path.parent)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfhparam.sweep",
+            "--results",
+            "--name",
+            tmp_path.name,
+            "--logdir",
+            str(tmp_path.parent),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "not a list of result rows" in out.stderr
 
 
 def test_the_definition_is_read_from_the_old_pair_and_the_best_command_from_it(tmp_path):
-    cli = {"name": "s", "agent": "ppo", "envs": ["CartPole-v1"], "seeds": 2, "fixed": {},
-           "total_timesteps": 4096, "strategy": "random"}  # fmt: skip
+    cli = {
+        "name": "s",
+        "agent": "ppo",
+        "envs": ["CartPole-v1"],
+        "seeds": 2,
+        "fixed": {},
+        "total_timesteps": 4096,
+        "strategy": "random",
+    }
     (tmp_path / "sweep.json").write_text(json.dumps(cli))
     assert results.read_definition(str(tmp_path))["seeds"] == 2
-    tuner = {"agent": "ppo", "envs": ["CartPole-v1"], "seeds": [0, 1], "fixed": {"gamma": 0.9},
-             "total_timesteps": 4096, "env_backend": "gymnasium"}  # fmt: skip
+    tuner = {
+        "agent": "ppo",
+        "envs": ["CartPole-v1"],
+        "seeds": [0, 1],
+        "fixed": {"gamma": 0.9},
+        "total_timesteps": 4096,
+        "env_backend": "gymnasium",
+    }
     (tmp_path / "definition.json").write_text(json.dumps(tuner))
     definition = results.read_definition(str(tmp_path))
     assert definition["seeds"] == [0, 1] and definition["strategy"] == "random"

@@ -89,8 +89,15 @@ def test_a_checkpoint_of_the_first_agents_format_exits_2_with_one_line(tmp_path)
     (old / "meta.json").write_text('{"env_id": "CartPole-v1", "hparams": {}, "seed": 0}')
     (old / "agent.index").write_text("")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [sys.executable, "-m", "tfhparam.train", "--restore", str(old),
-               "--total-timesteps", "1024"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tfhparam.train",
+        "--restore",
+        str(old),
+        "--total-timesteps",
+        "1024",
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
     assert out.stderr.startswith("python -m tfhparam.train: error: checkpoint")
@@ -135,8 +142,18 @@ def test_a_run_prints_only_its_own_lines(tmp_path):
     """Start-up and compilation (XLA's persistent cache included) print nothing of
     TensorFlow's without the user's own TF_CPP_MIN_LOG_LEVEL."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [sys.executable, "-m", "tfhparam.train", "--total-timesteps", "512",
-               "--num-envs", "2", "--quiet", "--logdir", str(tmp_path)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tfhparam.train",
+        "--total-timesteps",
+        "512",
+        "--num-envs",
+        "2",
+        "--quiet",
+        "--logdir",
+        str(tmp_path),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and out.stderr == "", out.stderr
     assert out.stdout.startswith("ppo on CartPole-v1: 512 steps")

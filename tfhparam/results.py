@@ -218,8 +218,17 @@ def best_command(definition: Mapping[str, Any], row: Row) -> str:
     """A trial as a ready-to-run ``python -m tfhparam.train`` command (its first env, its
     budget, the sweep's fixed hparams and its own)."""
     steps = row.get("steps") or definition["total_timesteps"]
-    words = ["python", "-m", "tfhparam.train", "--agent", definition["agent"], "--env",
-             definition["envs"][0], "--total-timesteps", str(steps)]  # fmt: skip
+    words = [
+        "python",
+        "-m",
+        "tfhparam.train",
+        "--agent",
+        definition["agent"],
+        "--env",
+        definition["envs"][0],
+        "--total-timesteps",
+        str(steps),
+    ]
     if definition.get("env_backend", "auto") != "auto":
         words += ["--env-backend", definition["env_backend"]]
     for name, value in {**definition["fixed"], **row["hparams"]}.items():
