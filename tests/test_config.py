@@ -89,6 +89,21 @@ def test_flags_override_the_file():
         ({"envs": {"CartPole-v1": {"target_score": [1]}}}, {}, "envs.CartPole-v1.target_score"),
         ({"colour": "blue"}, {}, "unknown field 'colour'"),
         ({"strategy_options": {"max_epoch": 3}}, {}, "unknown option 'max_epoch'"),
+        (
+            {"strategy_options": {"population_size": 4}},
+            {},
+            "strategy_options.population_size: an option of pbt and evolution, not of random",
+        ),
+        (
+            {"strategy": "tpe", "strategy_options": {"prune_warmup": 2}},
+            {},
+            "prune_warmup: pruning's (--prune median or asha), not of tpe with prune none",
+        ),
+        (
+            {"strategy": "hyperband", "strategy_options": {"grid_points": 4}},
+            {},
+            "hyperband takes: max_epochs, factor, hyperband_iterations",
+        ),
         ({"total_timesteps": 100}, {}, "less than one unit of training"),
         ({}, {"target_scores": ["CartPole-v1=0-500"]}, "expected ENV=LOW:HIGH"),
         ({}, {"target_scores": ["Acrobot-v1=0:1"]}, "not among the envs"),
@@ -127,3 +142,27 @@ def test_ready_sweep_files_are_valid():
     assert len(files) >= 4
     for path in files:
         config.build(config.load_file(path), source=path)
+
+
+def test_the_strategy_registry_is_what_the_engine_reads():
+    """One record a strategy: the lists and defaults the config, the CLI and the oracles use
+    come from it, and the oracles' own defaults are the records' defaults."""
+    import inspect
+
+    from tfhparam import oracles, strategies
+
+    assert config.STRATEGIES == strategies.NAMES == tuple(strategies.STRATEGIES)
+    assert config.BY_TRIALS == ("grid", "random", "bayesian", "tpe")
+    assert config.PRUNABLE == ("grid", "random", "bayesian", "tpe")
+    for name in ("pbt", "evolution"):
+        oracle = strategies.STRATEGIES[name].oracle_class()
+        for option, parameter in inspect.signature(oracle).parameters.items():
+            if option in strategies.OPTIONS:
+                assert parameter.default == strategies.default(option), (name, option)
+    pruning = inspect.signature(oracles.with_pruning).parameters
+    assert pruning["warmup"].default == strategies.default("prune_warmup")
+    pbt = build({"strategy": "pbt"})
+    assert (
+        pbt.options["generations"]
+        == oracles.PBTOracle(objective=None, hyperparameters=None).generations
+    )

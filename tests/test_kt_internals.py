@@ -30,16 +30,3 @@ def test_only_the_adapter_imports_keras_tuner_internals():
         if "keras_tuner.src" in p.read_text() and p.name != "kt_internals.py"
     ]
     assert users == []
-
-
-def test_hyperband_rounds_follow_keras_tuners_arithmetic():
-    oracle = kt.oracles.HyperbandOracle(
-        objective=kt.Objective("score", "max"), max_epochs=9, factor=3
-    )
-    # Li et al.'s brackets for R = 9, eta = 3 (largest first): trials and epochs per round,
-    # except that Keras Tuner keeps ceil(n / eta) of a round's trials (2 of 5, not 1)
-    assert kt_internals.hyperband_rounds(oracle) == [
-        [(9, 1), (3, 3), (1, 9)],
-        [(5, 3), (2, 9)],
-        [(3, 9)],
-    ]

@@ -376,3 +376,26 @@ def test_hyperband_rounds_with_failed_trials_still_promote(tmp_path):
         if row["parent"] in failed:
             assert row["status"] == "failed" and "parent checkpoint missing" in row["reason"]
     assert all(rows[t]["score"] is None and rows[t]["rank"] is None for t in failed)
+
+
+def test_an_oracle_is_known_by_its_strategys_record():
+    """RLTuner given an oracle finds its record: Keras Tuner's own Hyperband counts as
+    hyperband (budget units, totals), our GridOracle as grid, a foreign oracle as none."""
+    import keras_tuner as kt
+
+    from tfhparam import strategies
+
+    objective = kt.Objective("score", "max")
+    theirs = kt.oracles.HyperbandOracle(objective=objective, max_epochs=9, factor=3)
+    ours = make_oracle(config.build({"strategy": "hyperband"}))
+    assert strategies.for_oracle(theirs).name == strategies.for_oracle(ours).name == "hyperband"
+    reader = strategies.oracle_reader(theirs)
+    planned = sum(size for rounds in hyperband_schedule(9, 3) for size, _ in rounds)
+    assert strategies.for_oracle(theirs).total(reader) == planned
+    grid = make_oracle(config.build({"strategy": "grid", "space": SPACE}))
+    assert strategies.for_oracle(grid).name == "grid"
+
+    class Foreign(kt.Oracle):
+        pass
+
+    assert strategies.for_oracle(Foreign(objective=objective, max_trials=3)) is None

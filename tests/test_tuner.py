@@ -380,7 +380,7 @@ def test_model_based_oracles_ask_smaller_batches(strategy, most, tmp_path):
         strategy=strategy,
         trials=8,
         seed=2,
-        strategy_options={"num_initial_points": 2},
+        strategy_options={"num_initial_points": 2} if strategy == "bayesian" else {},
         population=8,
     )
     batches, run_batch = [], tuner._run_batch

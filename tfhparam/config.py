@@ -35,10 +35,11 @@ import yaml
 
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
+from tfhparam import strategies
 from tfhparam.scoring import AGGREGATES
 
-STRATEGIES = ("grid", "random", "hyperband", "bayesian", "pbt", "evolution", "tpe")
-PRUNERS = ("none", "median", "asha")
+STRATEGIES = strategies.NAMES
+PRUNERS = strategies.PRUNERS
 # What a sweep searches when its file or command line names no space: ranges practitioners
 # use (RL Baselines3 Zoo's samplers, narrowed to what pays on classic control).
 DEFAULT_SEARCH = {
@@ -65,31 +66,9 @@ DEFAULT_SEARCH = {
         "train_frequency": [1, 4, 10],
     },
 }
-BY_TRIALS = ("grid", "random", "bayesian", "tpe")  # strategies that run `trials` trials
-PRUNABLE = BY_TRIALS  # strategies whose trials can be pruned (whole trials, no parents)
-OPTION_DEFAULTS = {
-    "grid_points": 3,  # points per interval in a grid (log-spaced on log scales)
-    "max_epochs": 27,  # Hyperband: budget units of the longest trial
-    "factor": 3,  # Hyperband: 1/factor of a round goes on to the next
-    "hyperband_iterations": 1,
-    "num_initial_points": None,  # Bayesian, TPE: random trials first
-    "population_size": 8,  # PBT, evolution
-    "generations": 4,  # PBT: intervals per member; evolution: generations
-    "quantile": 0.25,  # PBT: share of the population replaced and copied from
-    "resample_probability": 0.25,  # PBT: explore redraws instead of perturbing
-    "tournament_size": 3,  # evolution
-    "mutation_probability": 0.2,  # evolution: per hparam of a child
-    "elites": 1,  # evolution: best trials carried over unchanged
-    "prune_reports": 10,  # pruning: intermediate scores per run
-    "prune_warmup": 3,  # pruning: reports before any stop (ASHA: the first rung)
-    "prune_min_trials": 4,  # median pruning: other trials needed at a step
-    "prune_factor": 3,  # ASHA: the top 1/factor go on at each rung
-}
-FLOAT_OPTIONS = {
-    "quantile": (0.0, 0.5),
-    "resample_probability": (0.0, 1.0),
-    "mutation_probability": (0.0, 1.0),
-}
+BY_TRIALS = tuple(n for n, s in strategies.STRATEGIES.items() if s.by_trials)  # run `trials`
+PRUNABLE = strategies.PRUNABLE
+OPTION_DEFAULTS = {name: option.default for name, option in strategies.OPTIONS.items()}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -410,61 +389,53 @@ def build(
             f"{where}strategy_options: unknown option {(bad[0] if bad else options)!r}; "
             f"known: {', '.join(OPTION_DEFAULTS)}"
         )
-    sweep.options = {**OPTION_DEFAULTS, **options}
-    for key, minimum in (
-        ("grid_points", 2),
-        ("max_epochs", 1),
-        ("factor", 2),
-        ("hyperband_iterations", 1),
-        ("population_size", 2),
-        ("generations", 1),
-        ("tournament_size", 1),
-        ("elites", 0),
-        ("prune_reports", 1),
-        ("prune_warmup", 1),
-        ("prune_min_trials", 1),
-        ("prune_factor", 2),
-    ):
-        sweep.options[key] = _int(sweep.options, key, minimum, f"{where}strategy_options.")
-    for key, (low, high) in FLOAT_OPTIONS.items():
-        value = sweep.options[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (low <= value <= high)
-        ):
-            raise SweepError(
-                f"{where}strategy_options.{key}: must be a number in [{low}, {high}], got {value!r}"
+    accepted = strategies.STRATEGIES[strategy].accepts(prune != "none")
+    for key in options:
+        if key not in accepted:
+            users = [n for n, s in strategies.STRATEGIES.items() if key in s.accepts(True)]
+            whose = (
+                "pruning's (--prune median or asha)"
+                if key in strategies.PRUNING_OPTIONS
+                else (f"an option of {' and '.join(users)}")
             )
-        sweep.options[key] = float(value)
+            raise SweepError(
+                f"{where}strategy_options.{key}: {whose}, not of {strategy}"
+                + (f" with prune {prune}" if key in strategies.PRUNING_OPTIONS else "")
+                + f"; {strategy} takes: {', '.join(accepted) or 'no options'}"
+            )
+    sweep.options = {**OPTION_DEFAULTS, **options}
+    for key, option in strategies.OPTIONS.items():
+        value = sweep.options[key]
+        if option.kind == "float":
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (option.low <= value <= option.high)
+            ):
+                raise SweepError(
+                    f"{where}strategy_options.{key}: must be a number in "
+                    f"[{option.low}, {option.high}], got {value!r}"
+                )
+            sweep.options[key] = float(value)
+        elif value is not None or option.kind != "int or none":
+            sweep.options[key] = _int(sweep.options, key, option.low, f"{where}strategy_options.")
     if sweep.options["elites"] >= sweep.options["population_size"]:
         raise SweepError(
             f"{where}strategy_options.elites: must be below population_size "
             f"({sweep.options['population_size']})"
         )
-    if sweep.options["num_initial_points"] is not None:
-        sweep.options["num_initial_points"] = _int(
-            sweep.options, "num_initial_points", 1, f"{where}strategy_options."
-        )
 
     batch = _largest_batch(sweep)
-    budget = sweep.total_timesteps
-    if strategy == "hyperband":
-        budget = budget / sweep.options["max_epochs"]
-    if strategy == "pbt":
-        budget = budget / sweep.options["generations"]
-    if budget < batch:
+    unit = strategies.STRATEGIES[strategy].unit  # max_epochs (Hyperband), generations (PBT)
+    units = sweep.options[unit] if unit else 1
+    if sweep.total_timesteps / units < batch:
+        per_unit = {
+            "max_epochs": f", per Hyperband unit of 1/{units}",
+            "generations": f", per PBT interval of 1/{units}",
+        }.get(unit, "")
         raise SweepError(
             f"total_timesteps: {sweep.total_timesteps} gives a trial less than one unit of "
-            f"training ({agents.unit_description(sweep.agent)} up to {batch}"
-            + (
-                f", per Hyperband unit of 1/{sweep.options['max_epochs']}"
-                if strategy == "hyperband"
-                else f", per PBT interval of 1/{sweep.options['generations']}"
-                if strategy == "pbt"
-                else ""
-            )
-            + ")"
+            f"training ({agents.unit_description(sweep.agent)} up to {batch}{per_unit})"
         )
     return sweep
 

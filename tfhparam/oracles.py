@@ -25,6 +25,8 @@ from typing import Any
 
 import keras_tuner as kt
 
+from tfhparam.strategies import default
+
 # Step of the final report of a trial; intermediate reports use steps 1, 2, ...
 FINAL_STEP = 10**9
 
@@ -122,7 +124,7 @@ class PBTOracle(kt.Oracle):
     Args:
         objective: ``kt.Objective("score", "max")``.
         population_size: members.
-        generations: intervals per member (Keras Tuner's ``max_epochs``).
+        generations: intervals per member.
         quantile: share of the population copied from, and replaced.
         resample_probability: chance that explore draws a value instead of perturbing.
         frozen: hparams explore never changes (those that shape a checkpoint's variables:
@@ -134,10 +136,10 @@ class PBTOracle(kt.Oracle):
     def __init__(
         self,
         objective,
-        population_size: int = 8,
-        generations: int = 10,
-        quantile: float = 0.25,
-        resample_probability: float = 0.25,
+        population_size: int = default("population_size"),
+        generations: int = default("generations"),
+        quantile: float = default("quantile"),
+        resample_probability: float = default("resample_probability"),
         frozen: Sequence[str] = (),
         seed=None,
         hyperparameters=None,
@@ -147,7 +149,6 @@ class PBTOracle(kt.Oracle):
         self.frozen = frozenset(frozen)
         super().__init__(objective=objective, seed=seed, hyperparameters=hyperparameters, **kwargs)
         self.population_size, self.generations = int(population_size), int(generations)
-        self.max_epochs = self.generations  # what RLTuner reads for the interval length
         self.quantile, self.resample_probability = float(quantile), float(resample_probability)
         # lineage[member] = one entry per interval: trial, hparams, source trial, copied from
         self.lineage: list[list[dict[str, Any]]] = [[] for _ in range(self.population_size)]
@@ -254,11 +255,11 @@ class EvolutionOracle(kt.Oracle):
     def __init__(
         self,
         objective,
-        population_size: int = 8,
-        generations: int = 4,
-        tournament_size: int = 3,
-        mutation_probability: float = 0.2,
-        elites: int = 1,
+        population_size: int = default("population_size"),
+        generations: int = default("generations"),
+        tournament_size: int = default("tournament_size"),
+        mutation_probability: float = default("mutation_probability"),
+        elites: int = default("elites"),
         seed=None,
         hyperparameters=None,
         **kwargs,
@@ -362,10 +363,10 @@ class PruningMixin:
     """
 
     pruner: str | None = None
-    prune_reports: int = 10
-    prune_warmup: int = 3
-    prune_min_trials: int = 4
-    prune_factor: int = 3
+    prune_reports: int = default("prune_reports")
+    prune_warmup: int = default("prune_warmup")
+    prune_min_trials: int = default("prune_min_trials")
+    prune_factor: int = default("prune_factor")
     pruned_ids: set[str]
 
     def score_trial(self, trial) -> None:
@@ -424,10 +425,10 @@ _PRUNING_CLASSES: dict[type, type] = {}
 def with_pruning(
     oracle_class: type,
     pruner: str,
-    warmup: int = 3,
-    min_trials: int = 4,
-    factor: int = 3,
-    reports: int = 10,
+    warmup: int = default("prune_warmup"),
+    min_trials: int = default("prune_min_trials"),
+    factor: int = default("prune_factor"),
+    reports: int = default("prune_reports"),
 ):
     """``oracle_class`` with :class:`PruningMixin`; returns a factory of oracles."""
     if pruner not in ("median", "asha"):

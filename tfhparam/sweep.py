@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import agents
-from tfhparam import config, lock, processes, quiet, results
+from tfhparam import config, lock, processes, quiet, results, strategies
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
@@ -26,7 +26,11 @@ PROG = "python -m tfhparam.sweep"
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Run a hyperparameter sweep of an RL agent.")
     add = parser.add_argument
-    add("--strategy", help=f"one of {', '.join(config.STRATEGIES)} (default random)")
+    add(
+        "--strategy",
+        help="; ".join(f"{s.name}: {s.help}" for s in strategies.STRATEGIES.values())
+        + " (default random)",
+    )
     add("--config", metavar="FILE", help="a sweep file (YAML); flags override it")
     add("--prune", help="stop trials falling behind: none, median or asha (default none)")
     add("--env-backend", help="auto (TensorFlow's classic-control envs), tf or gymnasium")
@@ -186,15 +190,8 @@ def worker_population(sweep: config.Sweep, workers: int) -> int:
     """``--population auto`` for one of ``workers`` local workers: what its cores take
     (:func:`processes.auto_population`), but no more than its share of the trials the
     oracle hands out at once, so that every worker gets some."""
-    options = sweep.options
-    at_once = {
-        "pbt": options["population_size"],
-        "evolution": options["population_size"],
-        "hyperband": options["max_epochs"],
-    }.get(sweep.strategy, sweep.trials)
-    if sweep.strategy in ("bayesian", "tpe"):  # as tuner.model_batch_limit
-        initial = options["num_initial_points"] or 0
-        at_once = min(at_once, max(initial, -(-sweep.trials // 4)))
+    options = {**sweep.options, "trials": sweep.trials}
+    at_once = strategies.STRATEGIES[sweep.strategy].at_once(options.get)
     share = -(-at_once * sweep.seeds // workers)
     return max(1, min(processes.auto_population(sweep.agent, workers), share))
 

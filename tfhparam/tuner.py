@@ -23,7 +23,7 @@ import keras_tuner as kt
 
 import agents
 from agents.hparams import Space, SpaceError, check_value, describe, hp
-from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring
+from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring, strategies
 from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
@@ -167,14 +167,13 @@ def lockstep(runner: Runner) -> PopulationRunner:
 
 
 def model_batch_limit(oracle: kt.Oracle, count: int) -> int:
-    """At most ``count`` trials a batch; fewer for a model-based oracle (Bayesian, TPE):
-    its random initial points, or a quarter of its trials if more, so that its model
-    sees results before most of its trials are proposed."""
-    if isinstance(oracle, (kt.oracles.BayesianOptimizationOracle, oracles.TPEOracle)):
-        initial = int(getattr(oracle, "num_initial_points", 0) or 0)
-        quarter = -(-int(oracle.max_trials or 4) // 4)
-        return max(1, min(count, max(initial, quarter)))
-    return count
+    """At most ``count`` trials a batch, and no more than the oracle's strategy hands out
+    at once (``Strategy.at_once``: fewer for a model-based one, so that its model sees
+    results before it proposes most trials)."""
+    strategy = strategies.for_oracle(oracle)
+    if strategy is None or not strategy.by_trials:
+        return count
+    return max(1, min(count, strategy.at_once(strategies.oracle_reader(oracle))))
 
 
 class GridOracle(kt.Oracle):
@@ -210,47 +209,28 @@ class GridOracle(kt.Oracle):
 
 
 def make_oracle(sweep) -> kt.Oracle:
-    """The Keras Tuner oracle of a validated :class:`tfhparam.config.Sweep`."""
-    common = dict(
+    """The Keras Tuner oracle of a validated :class:`tfhparam.config.Sweep`, from its
+    strategy's record (:mod:`tfhparam.strategies`)."""
+    strategy = strategies.STRATEGIES[sweep.strategy]
+    options = sweep.options
+    kwargs = {name: options[name] for name in strategy.options}
+    if strategy.by_trials:
+        kwargs["max_trials"] = sweep.trials
+    if sweep.strategy == "pbt":
+        kwargs["frozen"] = agents.STRUCTURAL_HPARAMS  # a copied checkpoint needs them
+    if sweep.strategy == "grid":
+        kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
+    kwargs.update(
         objective=score_objective(),
         seed=sweep.seed + 1,  # keras-tuner treats seed 0 as "no seed"
         hyperparameters=to_keras_tuner(sweep.space),
-        max_consecutive_failed_trials=10**9,  # a failed trial never stops the sweep
+        max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
     )
-    oracle_class, names = {
-        "grid": (GridOracle, ()),
-        "random": (kt.oracles.RandomSearchOracle, ()),
-        "bayesian": (kt.oracles.BayesianOptimizationOracle, ("num_initial_points",)),
-        "tpe": (oracles.TPEOracle, ("num_initial_points",)),
-        "hyperband": (oracles.HyperbandOracle, ("max_epochs", "factor", "hyperband_iterations")),
-        "pbt": (
-            oracles.PBTOracle,
-            ("population_size", "generations", "quantile", "resample_probability"),
-        ),
-        "evolution": (
-            oracles.EvolutionOracle,
-            ("population_size", "generations", "tournament_size", "mutation_probability", "elites"),
-        ),
-    }[sweep.strategy]
-    options = sweep.options
-    kwargs = {name: options[name] for name in names}
-    if sweep.strategy in config.BY_TRIALS:
-        kwargs["max_trials"] = sweep.trials
-    if sweep.strategy == "pbt":
-        kwargs["frozen"] = agents.STRUCTURAL_HPARAMS
-    if sweep.strategy == "grid":
-        kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
+    oracle_class = strategy.oracle_class()
     if sweep.prune == "none":
-        return oracle_class(**kwargs, **common)
-    make = oracles.with_pruning(
-        oracle_class,
-        sweep.prune,
-        warmup=options["prune_warmup"],
-        min_trials=options["prune_min_trials"],
-        factor=options["prune_factor"],
-        reports=options["prune_reports"],
-    )
-    return make(**kwargs, **common)
+        return oracle_class(**kwargs)
+    pruning = {name.removeprefix("prune_"): options[name] for name in strategies.PRUNING_OPTIONS}
+    return oracles.with_pruning(oracle_class, sweep.prune, **pruning)(**kwargs)
 
 
 def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
@@ -649,8 +629,12 @@ class RLTuner(kt_internals.BaseTuner):
         ]
 
     def max_epochs(self) -> int:
-        """Hyperband's ``max_epochs`` (1 for other oracles)."""
-        return int(getattr(self.local_oracle, "max_epochs", 1))
+        """Budget units of a full trial: Hyperband's ``max_epochs``, PBT's ``generations``
+        (the strategy's ``unit``), 1 for other oracles."""
+        strategy = strategies.for_oracle(self.local_oracle)
+        if strategy is None or strategy.unit is None:
+            return 1
+        return int(getattr(self.local_oracle, strategy.unit))
 
     def hyperband_unit(self, hparams: Mapping[str, Any]) -> int:
         """Env steps in one Hyperband epoch: ``total_timesteps / max_epochs`` rounded down
@@ -946,11 +930,10 @@ class _Progress:
 
     def total(self) -> int | None:
         oracle = self.tuner.local_oracle
-        if isinstance(oracle, kt.oracles.HyperbandOracle):
-            brackets = hyperband_schedule(oracle.max_epochs, oracle.factor)
-            per_iteration = sum(size for rounds in brackets for size, _ in rounds)
-            return per_iteration * int(oracle.hyperband_iterations)
-        return oracle.max_trials
+        strategy = strategies.for_oracle(oracle)
+        if strategy is None:
+            return oracle.max_trials
+        return strategy.total(strategies.oracle_reader(oracle))
 
     def done(self, trials) -> int:
         return sum(t.status in ("COMPLETED", "FAILED") for t in trials)
@@ -1042,7 +1025,7 @@ class RandomSearch(RLTuner):
             max_trials=max_trials,
             seed=seed,
             hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=10**9,
+            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
         )
         super().__init__(oracle, **kwargs)
 
@@ -1073,7 +1056,7 @@ class Hyperband(RLTuner):
             hyperband_iterations=hyperband_iterations,
             seed=seed,
             hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=10**9,
+            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
         )
         super().__init__(oracle, **kwargs)
 
@@ -1101,7 +1084,7 @@ class BayesianOptimization(RLTuner):
             num_initial_points=num_initial_points,
             seed=seed,
             hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=10**9,
+            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
         )
         super().__init__(oracle, **kwargs)
 
@@ -1122,7 +1105,7 @@ class GridSearch(RLTuner):
             max_trials=max_trials,
             objective=score_objective(),
             hyperparameters=hps,
-            max_consecutive_failed_trials=10**9,
+            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
         )
         super().__init__(oracle, **kwargs)
 
