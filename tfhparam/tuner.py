@@ -1006,6 +1006,15 @@ def score_objective() -> kt.Objective:
     return kt.Objective(OBJECTIVE, "max")
 
 
+def _oracle(strategy: str, **options) -> kt.Oracle:
+    """The oracle of ``strategy``'s record with these options (a convenience tuner's)."""
+    return strategies.STRATEGIES[strategy].oracle_class()(
+        objective=score_objective(),
+        max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
+        **options,
+    )
+
+
 class RandomSearch(RLTuner):
     """``RLTuner`` with Keras Tuner's random search (the ``kt.RandomSearch`` of RL agents).
 
@@ -1020,12 +1029,8 @@ class RandomSearch(RLTuner):
     def __init__(
         self, max_trials: int = 10, seed: int | None = None, hyperparameters=None, **kwargs
     ):
-        oracle = kt.oracles.RandomSearchOracle(
-            objective=score_objective(),
-            max_trials=max_trials,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
+        oracle = _oracle(
+            "random", max_trials=max_trials, seed=seed, hyperparameters=hyperparameters
         )
         super().__init__(oracle, **kwargs)
 
@@ -1049,16 +1054,9 @@ class Hyperband(RLTuner):
         hyperparameters=None,
         **kwargs,
     ):
-        oracle = oracles.HyperbandOracle(
-            objective=score_objective(),
-            max_epochs=max_epochs,
-            factor=factor,
-            hyperband_iterations=hyperband_iterations,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
-        )
-        super().__init__(oracle, **kwargs)
+        options = dict(max_epochs=max_epochs, factor=factor, seed=seed)
+        options.update(hyperband_iterations=hyperband_iterations, hyperparameters=hyperparameters)
+        super().__init__(_oracle("hyperband", **options), **kwargs)
 
 
 class BayesianOptimization(RLTuner):
@@ -1078,15 +1076,8 @@ class BayesianOptimization(RLTuner):
         hyperparameters=None,
         **kwargs,
     ):
-        oracle = kt.oracles.BayesianOptimizationOracle(
-            objective=score_objective(),
-            max_trials=max_trials,
-            num_initial_points=num_initial_points,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
-        )
-        super().__init__(oracle, **kwargs)
+        options = dict(max_trials=max_trials, num_initial_points=num_initial_points, seed=seed)
+        super().__init__(_oracle("bayesian", **options, hyperparameters=hyperparameters), **kwargs)
 
 
 class GridSearch(RLTuner):
@@ -1100,14 +1091,9 @@ class GridSearch(RLTuner):
 
     def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None, **kwargs):
         hps = to_keras_tuner({name: hp.Discrete(list(v)) for name, v in grid.items()})
-        oracle = GridOracle(
-            grid,
-            max_trials=max_trials,
-            objective=score_objective(),
-            hyperparameters=hps,
-            max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
+        super().__init__(
+            _oracle("grid", grid=grid, max_trials=max_trials, hyperparameters=hps), **kwargs
         )
-        super().__init__(oracle, **kwargs)
 
 
 __all__ = [
