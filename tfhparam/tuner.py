@@ -337,13 +337,24 @@ class _RunLog:
     """One run's TensorBoard session and metrics, fed an iteration's metrics at a time."""
 
     def __init__(
-        self, tuner: RLTuner, state: _TrialState, spec: RunSpec, writer: RunWriter, run_index: int
+        self, tuner: RLTuner, state: _TrialState, spec: RunSpec, run_dir: str, run_index: int
     ):
-        self.tuner, self.state, self.spec, self.writer = tuner, state, spec, writer
+        self.tuner, self.state, self.spec, self.run_dir = tuner, state, spec, run_dir
         self.run_index = run_index
+        self.writer: RunWriter | None = None  # opened by start(), when the run trains
         self.rewards: list[float] = []
         self.metrics: Mapping[str, Any] = {}
         self.last_step = 0
+
+    def start(self) -> None:
+        """Opens the run's TensorBoard session (as it starts to train: a run that never
+        trains, its trial having failed first, leaves no session)."""
+        trial_id, env_id = self.state.trial.trial_id, self.spec.env_id
+        self.writer = RunWriter(self.run_dir)
+        self.writer.session_start(
+            {**self.state.values, "trial": trial_id, "env": env_id}, group=f"{trial_id}/{env_id}"
+        )
+        self.state.logs.append(self)
 
     def feed(self, metrics: Mapping[str, Any]) -> None:
         """Logs one iteration's metrics.
@@ -497,9 +508,9 @@ class RLTuner(kt_internals.BaseTuner):
     # -- Keras Tuner hooks --------------------------------------------------------------------
 
     def search(self, *fit_args, **fit_kwargs) -> None:
-        """Runs the search. With ``population > 1`` trials are asked and trained in
-        batches (see :meth:`_run_batch`); otherwise Keras Tuner's own loop runs them one
-        at a time. A chief of parallel workers only serves its oracle either way.
+        """Runs the search: trials are asked in batches and trained by :meth:`_run_batch`
+        (with ``population`` 1, batches of one trial whose runs train one at a time: the
+        same path). A chief of parallel workers only serves its oracle.
 
         The sweep directory is locked (:mod:`tfhparam.lock`) from the tuner's construction
         until the search ends.
@@ -516,7 +527,7 @@ class RLTuner(kt_internals.BaseTuner):
             lock.release(self.project_dir)
 
     def _search(self, *fit_args, **fit_kwargs) -> None:
-        if self.population == 1 or kt_internals.is_chief_oracle():
+        if kt_internals.is_chief_oracle():  # Keras Tuner's chief serves its oracle
             return super().search(*fit_args, **fit_kwargs)
         per_population = max(1, self.population // len(self.run_seeds))  # one: its seeds
         batch_trials = model_batch_limit(self.local_oracle, per_population)
@@ -647,30 +658,17 @@ class RLTuner(kt_internals.BaseTuner):
         return os.path.join(self.project_dir, f"trial_{trial_id}")
 
     def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
-        if trial.trial_id in self._batch_outcomes:  # trained in a population: report it
-            outcome = self._batch_outcomes.pop(trial.trial_id)
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return outcome
-        state = self._begin(trial)
-        try:
-            for env_id in self.envs:
-                for seed in self.run_seeds:
-                    log = self._open_run(state, env_id, seed)
-                    for metrics in self.runner(log.spec):
-                        log.feed(metrics)
-                    log.finish()
-        except Exception as error:  # failed, diverged or pruned
-            return self._end(state, error)
-        except BaseException:  # Ctrl-C: leave the session unfinished; a resume redoes it
-            for log in state.logs:
-                log.writer.close()
-            raise
-        return self._end(state)
+        """Hands Keras Tuner the outcome of a trial :meth:`_run_batch` trained (Keras
+        Tuner's ``_try_run_and_update_trial`` then tells the oracle, as for any tuner)."""
+        outcome = self._batch_outcomes.pop(trial.trial_id)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _run_batch(self, trials: list) -> None:
-        """Trains a batch of trials, env by env, as populations; keeps each outcome for
-        :meth:`run_trial` to hand to Keras Tuner.
+        """Trains a batch of trials, env by env, as populations (of one, with
+        ``population`` 1); keeps each outcome for :meth:`run_trial` to hand to Keras Tuner.
+        Every trial runs through here: failure, pruning and interruption are handled once.
 
         Runs (trial, seed) of one env that share their shape-changing hparams, budget and
         start train together, ``population`` at most at a time; a trial that fails or is
@@ -721,6 +719,8 @@ class RLTuner(kt_internals.BaseTuner):
         group = [log for log in group if log.state.trial.trial_id not in outcomes]
         if not group:  # its trials ended in an earlier population (their other seeds)
             return
+        for log in group:
+            log.start()
         stopped: set[int] = set()
         ended: dict[str, BaseException] = {}
 
@@ -803,14 +803,13 @@ class RLTuner(kt_internals.BaseTuner):
         )
 
     def _open_run(self, state: _TrialState, env_id: str, seed: int) -> _RunLog:
-        """Starts the TensorBoard session of one (env, seed) run of a trial.
+        """Plans one (env, seed) run of a trial (its session opens when it trains).
 
         Raises:
             TrialFailed: the parent's checkpoint for this run is missing.
         """
         trial_id = state.trial.trial_id
         run_dir = os.path.join(self.trial_dir(trial_id), env_id, f"seed_{seed}")
-        writer = RunWriter(run_dir)
         run_index = self.envs.index(env_id) * len(self.run_seeds) + self.run_seeds.index(seed)
         spec = RunSpec(
             self.agent,
@@ -823,11 +822,7 @@ class RLTuner(kt_internals.BaseTuner):
             None,
             self.env_backend,
         )
-        log = _RunLog(self, state, spec, writer, run_index)
-        state.logs.append(log)
-        writer.session_start(
-            {**state.values, "trial": trial_id, "env": env_id}, group=f"{trial_id}/{env_id}"
-        )
+        log = _RunLog(self, state, spec, run_dir, run_index)
         if state.parent is not None:
             restore = os.path.join(
                 self.trial_dir(state.parent), env_id, f"seed_{seed}", "checkpoint"
