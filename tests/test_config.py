@@ -166,3 +166,27 @@ def test_the_strategy_registry_is_what_the_engine_reads():
         pbt.options["generations"]
         == oracles.PBTOracle(objective=None, hyperparameters=None).generations
     )
+
+
+@pytest.mark.parametrize(
+    "data, flags, message",
+    [
+        ({"seeds": 0}, {}, "sweep file: seeds: must be at least 1, got 0"),
+        ({}, {"seeds": 0}, "--seeds: must be at least 1, got 0"),
+        ({"last_n": 2.5}, {}, "sweep file: last_n: must be a whole number, got 2.5"),
+        ({}, {"total_timesteps": True}, "--total-timesteps: must be a whole number, got True"),
+        ({"env_backend": "jax"}, {}, "sweep file: env_backend: unknown env backend 'jax'"),
+        ({}, {"aggregate": "max"}, "--aggregate: unknown aggregate 'max'; choose from mean"),
+        ({"name": 3}, {}, "sweep file: name: 3 must be letters"),
+    ],
+)
+def test_every_scalar_field_names_itself_the_same_way_from_a_file_or_a_flag(data, flags, message):
+    with pytest.raises(config.SweepError) as info:
+        build(data, **flags)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_flag_wins_over_the_file_and_the_file_over_the_default():
+    sweep = build({"trials": 5, "seed": 3}, trials=7)
+    assert (sweep.trials, sweep.seed, sweep.last_n) == (7, 3, config.Sweep().last_n)
+    assert {f.name for f in config.FIELDS} <= config.FILE_KEYS

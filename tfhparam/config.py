@@ -223,30 +223,71 @@ def load_file(path: str) -> dict[str, Any]:
     return data
 
 
-FILE_KEYS = {
-    "name",
-    "agent",
-    "strategy",
-    "envs",
-    "seeds",
-    "trials",
-    "total_timesteps",
-    "seed",
-    "aggregate",
-    "last_n",
-    "space",
-    "strategy_options",
-    "prune",
-    "env_backend",
-}
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """A scalar field of a sweep: set by its flag (``--name-with-dashes``), else the sweep
+    file, else its default (:class:`Sweep`'s), and checked the same way from either.
+
+    Attributes:
+        name: as in the sweep file and :class:`Sweep`.
+        kind: ``choice`` (one of ``choices``), ``int`` (a whole number >= ``minimum``) or
+            ``name`` (a directory name).
+        choices: the allowed values of a choice; ``noun`` names one in errors.
+    """
+
+    name: str
+    kind: str
+    choices: tuple = ()
+    noun: str = ""
+    minimum: int = 0
+
+    def label(self, from_flag: bool, where: str) -> str:
+        return f"--{self.name.replace('_', '-')}" if from_flag else f"{where}{self.name}"
+
+    def read(self, flags: Mapping, data: Mapping, where: str, sweep: Sweep) -> Any:
+        if self.name in flags:
+            value, label = flags[self.name], self.label(True, where)
+        elif self.name in data:
+            value, label = data[self.name], self.label(False, where)
+        elif self.name == "name":
+            return f"{sweep.agent}_sweep"  # (agent is read first)
+        else:
+            return getattr(sweep, self.name)
+        if self.kind == "choice" and value not in self.choices:
+            raise SweepError(
+                f"{label}: unknown {self.noun} {value!r}; choose from {', '.join(self.choices)}"
+            )
+        if self.kind == "int":
+            return _whole(value, self.minimum, label)
+        if self.kind == "name" and (not isinstance(value, str) or not NAME_PATTERN.match(value)):
+            raise SweepError(f"{label}: {value!r} must be letters, digits, '.', '_' or '-'")
+        return value
 
 
-def _int(data: Mapping, key: str, minimum: int, where: str) -> int:
-    value = data[key]
+# The scalar fields, in the order they are read (the name's default needs the agent).
+FIELDS = (
+    Field("agent", "choice", agents.AGENTS, "agent"),
+    Field("name", "name"),
+    Field("strategy", "choice", STRATEGIES, "strategy"),
+    Field("prune", "choice", PRUNERS, "pruner"),
+    Field("env_backend", "choice", agents.ENV_BACKENDS, "env backend"),
+    Field("seeds", "int", minimum=1),
+    Field("trials", "int", minimum=1),
+    Field("total_timesteps", "int", minimum=1),
+    Field("seed", "int", minimum=0),
+    Field("last_n", "int", minimum=1),
+    Field("aggregate", "choice", AGGREGATES, "aggregate"),
+)
+# Every key a sweep file may hold: the scalar fields and the structured ones.
+FILE_KEYS = {field.name for field in FIELDS} | {"envs", "space", "strategy_options"}
+
+
+def _whole(value: Any, minimum: float, label: str) -> int:
+    """``value`` as a whole number >= ``minimum``, or a SweepError naming ``label``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise SweepError(f"{where}{key}: must be a whole number, got {value!r}")
+        raise SweepError(f"{label}: must be a whole number, got {value!r}")
     if value < minimum:
-        raise SweepError(f"{where}{key}: must be at least {minimum}, got {value}")
+        raise SweepError(f"{label}: must be at least {minimum}, got {value}")
     return int(value)
 
 
@@ -287,45 +328,11 @@ def build(
         )
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     sweep = Sweep()
-
-    agent = flags.get("agent", data.get("agent", sweep.agent))
-    if agent not in agents.AGENTS:
-        raise SweepError(f"{where}agent: unknown agent {agent!r}; choose from {agents.AGENTS}")
-    sweep.agent = agent
-    sweep.name = flags.get("name", data.get("name", f"{agent}_sweep"))
-    if not isinstance(sweep.name, str) or not NAME_PATTERN.match(sweep.name):
-        raise SweepError(f"name: {sweep.name!r} must be letters, digits, '.', '_' or '-'")
-
-    strategy = flags.get("strategy", data.get("strategy", sweep.strategy))
-    if strategy not in STRATEGIES:
-        raise SweepError(f"strategy: unknown strategy {strategy!r}; choose from {STRATEGIES}")
-    sweep.strategy = strategy
-    prune = flags.get("prune", data.get("prune", sweep.prune))
-    if prune not in PRUNERS:
-        raise SweepError(f"prune: unknown pruner {prune!r}; choose from {PRUNERS}")
+    for field in FIELDS:  # flag, else file, else default; checked alike
+        setattr(sweep, field.name, field.read(flags, data, where, sweep))
+    agent, strategy, prune = sweep.agent, sweep.strategy, sweep.prune
     if prune != "none" and strategy not in PRUNABLE:
         raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, not {strategy}")
-    sweep.prune = prune
-    backend = flags.get("env_backend", data.get("env_backend", sweep.env_backend))
-    if backend not in agents.ENV_BACKENDS:
-        raise SweepError(f"env_backend: {backend!r} is not one of {agents.ENV_BACKENDS}")
-    sweep.env_backend = backend
-
-    for key, minimum in (
-        ("seeds", 1),
-        ("trials", 1),
-        ("total_timesteps", 1),
-        ("seed", 0),
-        ("last_n", 1),
-    ):
-        if key in flags:
-            setattr(sweep, key, _int(flags, key, minimum, "--" + key.replace("_", "-") + " "))
-        elif key in data:
-            setattr(sweep, key, _int(data, key, minimum, where))
-    aggregate = flags.get("aggregate", data.get("aggregate", sweep.aggregate))
-    if aggregate not in AGGREGATES:
-        raise SweepError(f"aggregate: {aggregate!r} is not one of {AGGREGATES}")
-    sweep.aggregate = aggregate
 
     # Envs and target scores.
     envs_field = data.get("envs", ["CartPole-v1"])
@@ -418,7 +425,8 @@ def build(
                 )
             sweep.options[key] = float(value)
         elif value is not None or option.kind != "int or none":
-            sweep.options[key] = _int(sweep.options, key, option.low, f"{where}strategy_options.")
+            label = f"{where}strategy_options.{key}"
+            sweep.options[key] = _whole(value, option.low, label)
     if sweep.options["elites"] >= sweep.options["population_size"]:
         raise SweepError(
             f"{where}strategy_options.elites: must be below population_size "
