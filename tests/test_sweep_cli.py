@@ -221,3 +221,19 @@ def snapshot(directory):
             path = os.path.join(root, name)
             found[path] = (os.path.getsize(path), os.stat(path).st_mtime_ns)
     return found
+
+
+def test_a_sweep_directory_from_before_the_registry_still_resumes(tmp_path):
+    """Sweep files could once set other strategies' options (ignored); their sweep.json
+    still matches the same sweep without them. An option the strategy reads must match."""
+    sweep = sweep_cli.config.build({"strategy": "random", "trials": 3})
+    old = sweep.to_json()
+    old["options"] = {**old["options"], "population_size": 12, "grid_points": 5}
+    (tmp_path / "sweep.json").write_text(json.dumps(old))
+    sweep_cli.check_directory(str(tmp_path), sweep)  # no error: resumes
+    grid = sweep_cli.config.build({"strategy": "grid", "trials": 3})
+    old = grid.to_json()
+    old["options"] = {**old["options"], "grid_points": 5}
+    (tmp_path / "sweep.json").write_text(json.dumps(old))
+    with pytest.raises(sweep_cli.UsageError, match="exists with a different options"):
+        sweep_cli.check_directory(str(tmp_path), grid)

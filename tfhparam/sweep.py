@@ -136,6 +136,14 @@ def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = Fa
             f"{path} is not a sweep definition (damaged?); move it away, or rerun with "
             "--overwrite to start the sweep again"
         ) from None
+    # Options compare on what the strategy reads: a sweep written when other strategies'
+    # options were still accepted (and ignored) resumes without them.
+    accepted = strategies.STRATEGIES[sweep.strategy].accepts(sweep.prune != "none")
+    for definition in (existing, wanted):
+        if isinstance(definition.get("options"), dict):
+            definition["options"] = {
+                k: v for k, v in definition["options"].items() if k in accepted
+            }
     differing = [k for k in wanted if existing.get(k) != wanted[k]]
     if differing:
         raise UsageError(
