@@ -125,3 +125,16 @@ def test_the_definition_is_read_from_the_old_pair_and_the_best_command_from_it(t
         "--env-backend gymnasium --gamma 0.9 --learning-rate 0.001"
     )
     assert results.read_definition(str(tmp_path / "missing")) is None
+
+
+def test_one_definition_file_holds_both_parts_and_an_old_pair_migrates(tmp_path):
+    old_cli = {"name": "s", "agent": "ppo", "envs": ["CartPole-v1"], "seeds": 1, "fixed": {}}
+    (tmp_path / "sweep.json").write_text(json.dumps(old_cli))
+    (tmp_path / "definition.json").write_text(json.dumps({"seeds": [0]}))
+    assert results.sweep_definition(str(tmp_path)) == old_cli
+    results.write_definition(str(tmp_path), "sweep", {**old_cli, "trials": 3})  # a resume
+    written = json.loads((tmp_path / "sweep.json").read_text())
+    assert written == {"sweep": {**old_cli, "trials": 3}, "tuner": {"seeds": [0]}}
+    results.write_definition(str(tmp_path), "tuner", {"seeds": [0], "total_timesteps": 8})
+    assert results.read_definition(str(tmp_path))["total_timesteps"] == 8
+    assert results.sweep_definition(str(tmp_path))["trials"] == 3

@@ -1,6 +1,6 @@
 """``python -m tfhparam.report logs/NAME``: a sweep's figures and one page, from its files.
 
-Reads only what a sweep writes: ``results.json`` (the table), ``definition.json`` (what
+Reads only what a sweep writes: ``results.json`` (the table), ``sweep.json`` (what
 was trained), Keras Tuner's ``oracle.json`` (the searched domains) and ``trial.json``
 files (trials not yet in the table), and the runs' TensorBoard event files (learning
 curves). So it works on a sweep that is still running, and needs no TensorFlow.

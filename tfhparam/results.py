@@ -15,10 +15,12 @@ from typing import Any
 
 PRUNED = "pruned"  # a trial stopped early by a pruner (tfhparam.oracles)
 STATUS_ORDER = {"completed": 0, PRUNED: 1, "failed": 2, "running": 3}  # how rows rank
-# What a sweep directory says of what it trains: written by the tuner (agent, envs, seeds
-# as a list, budget, fixed hparams, scoring) and by the sweep command (its definition,
-# checked on resume); read together by read_definition.
-DEFINITION_FILES = ("definition.json", "sweep.json")
+# A sweep directory's one definition file: {"sweep": the sweep command's definition
+# (config.Sweep.to_json(), checked on resume), "tuner": what the tuner trains (agent, envs,
+# run seeds, budget, fixed hparams, scoring)}. Directories written before it held two
+# files, the command's sweep.json (flat) and the tuner's definition.json; both still read.
+DEFINITION_FILE = "sweep.json"
+OLD_TUNER_FILE = "definition.json"
 
 
 @dataclasses.dataclass
@@ -195,22 +197,53 @@ def text_table(rows: list[Row], limit: int | None = None) -> str:
     return "\n".join(text)
 
 
+def _definition(project_dir: str) -> dict[str, Any]:
+    """The definition file as ``{"sweep": ..., "tuner": ...}`` (either may be missing),
+    from the one file or the old pair."""
+    parts: dict[str, Any] = {}
+    path = os.path.join(project_dir, DEFINITION_FILE)
+    if os.path.exists(path):
+        data = _read_json(path)
+        if not isinstance(data, dict):
+            raise ResultsError(f"cannot read {path}: not a sweep definition")
+        parts = dict(data) if {"sweep", "tuner"} & set(data) else {"sweep": data}  # old: flat
+    old = os.path.join(project_dir, OLD_TUNER_FILE)
+    if "tuner" not in parts and os.path.exists(old):
+        data = _read_json(old)
+        if not isinstance(data, dict):
+            raise ResultsError(f"cannot read {old}: not a sweep definition")
+        parts["tuner"] = data
+    return parts
+
+
+def write_definition(project_dir: str, part: str, definition: Mapping[str, Any]) -> None:
+    """Records ``part`` (``sweep``: the sweep command's definition; ``tuner``: what the
+    tuner trains) in the definition file, keeping the other part."""
+    parts = _definition(project_dir)
+    parts[part] = dict(definition)
+    write_atomic(os.path.join(project_dir, DEFINITION_FILE), json.dumps(parts, indent=1))
+
+
+def sweep_definition(project_dir: str) -> dict[str, Any] | None:
+    """The sweep command's definition recorded in ``project_dir`` (what a resume must
+    match), or None.
+
+    Raises:
+        ResultsError: the definition file is damaged.
+    """
+    return _definition(project_dir).get("sweep")
+
+
 def read_definition(project_dir: str) -> dict[str, Any] | None:
-    """What the sweep in ``project_dir`` trains, from whichever definition files it has:
-    the tuner's ``definition.json`` (seeds a list of run seeds) over the sweep command's
-    ``sweep.json`` (its own fields: strategy, options, seeds a count). None without either.
+    """What the sweep in ``project_dir`` trains: the tuner's part (seeds a list of run
+    seeds) over the sweep command's (strategy, options, seeds a count). None without
+    either.
 
     Raises:
         ResultsError: a definition file is damaged.
     """
-    merged: dict[str, Any] = {}
-    for name in reversed(DEFINITION_FILES):
-        path = os.path.join(project_dir, name)
-        if os.path.exists(path):
-            data = _read_json(path)
-            if not isinstance(data, dict):
-                raise ResultsError(f"cannot read {path}: not a sweep definition")
-            merged.update(data)
+    parts = _definition(project_dir)
+    merged = {**parts.get("sweep", {}), **parts.get("tuner", {})}
     return merged or None
 
 

@@ -120,22 +120,19 @@ def resolve(args) -> config.Sweep:
 
 def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = False) -> None:
     """Refuses a sweep directory that holds a sweep defined differently."""
-    path = os.path.join(project_dir, "sweep.json")
-    if not os.path.exists(path):
-        if must_exist:
-            raise UsageError(f"no sweep in {project_dir}: start the chief first")
-        return
-    wanted = json.loads(json.dumps(sweep.to_json()))
+    path = os.path.join(project_dir, results.DEFINITION_FILE)
     try:
-        with open(path, encoding="utf-8") as f:
-            existing = json.load(f)
-        if not isinstance(existing, dict):
-            raise ValueError
-    except ValueError:  # malformed JSON, or not UTF-8 text
+        existing = results.sweep_definition(project_dir)
+    except results.ResultsError:  # malformed JSON, or not UTF-8 text
         raise UsageError(
             f"{path} is not a sweep definition (damaged?); move it away, or rerun with "
             "--overwrite to start the sweep again"
         ) from None
+    if existing is None:
+        if must_exist:
+            raise UsageError(f"no sweep in {project_dir}: start the chief first")
+        return
+    wanted = json.loads(json.dumps(sweep.to_json()))
     # Options compare on what the strategy reads: a sweep written when other strategies'
     # options were still accepted (and ignored) resumes without them.
     accepted = strategies.STRATEGIES[sweep.strategy].accepts(sweep.prune != "none")
@@ -154,16 +151,12 @@ def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = Fa
 
 def prepare_directory(project_dir: str, sweep: config.Sweep, overwrite: bool) -> None:
     """Refuses to resume a sweep defined differently; records the definition."""
-    path = os.path.join(project_dir, "sweep.json")
-    wanted = json.loads(json.dumps(sweep.to_json()))
     if not overwrite:
         check_directory(project_dir, sweep)
     if overwrite:
         lock.clear(project_dir)
     os.makedirs(project_dir, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(wanted, f, indent=1)
-    os.replace(path + ".tmp", path)
+    results.write_definition(project_dir, "sweep", json.loads(json.dumps(sweep.to_json())))
 
 
 def show_results(project_dir: str) -> None:

@@ -31,9 +31,6 @@ OBJECTIVE = "score"
 # With pruning, run_trial reports the final score itself (after its intermediate ones), and
 # Keras Tuner warns that a metric reported from run_trial is a deprecated use.
 warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
-# What the tuner trains (agent, envs, seeds, budget, fixed hparams, scoring), written by
-# the chief at the start of a search; read by the report.
-DEFINITION_FILE = "definition.json"
 SESSION_HPARAMS = ("trial", "env")  # shown as columns besides the searched hparams
 PRUNED_TAG = "pruned"  # a scalar of 1 in a pruned trial's runs
 
@@ -596,9 +593,7 @@ class RLTuner(kt_internals.BaseTuner):
             "last_n": self.last_n,
             "env_backend": self.env_backend,
         }
-        results.write_atomic(
-            os.path.join(self.project_dir, DEFINITION_FILE), json.dumps(definition, indent=1)
-        )
+        results.write_definition(self.project_dir, "tuner", definition)
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             write_hparams_config(self.project_dir, self.session_hparams())
