@@ -99,6 +99,13 @@ def test_flags_override_the_file():
             {},
             "prune_warmup: pruning's (--prune median or asha), not of tpe with prune none",
         ),
+        ({"strategy": "pbt", "trials": 30}, {}, "trials: pbt runs as many trials as its options"),
+        ({"strategy": "hyperband"}, {"trials": 5}, "--trials: hyperband runs as many trials"),
+        (
+            {"strategy": "bayesian", "trials": 5, "strategy_options": {"num_initial_points": 8}},
+            {},
+            "num_initial_points: 8 random trials first, but the sweep runs 5 trials in all",
+        ),
         (
             {"strategy": "hyperband", "strategy_options": {"grid_points": 4}},
             {},

@@ -25,7 +25,7 @@ def fake_sweep(directory, name="fake", strategy="random", diverge_below=5e-4, **
             "total_timesteps": 4096,
             "last_n": 2,
             "seeds": 2,
-            "trials": 20,
+            **({"trials": 20} if strategy in config.BY_TRIALS else {}),
             "strategy": strategy,
             "seed": 3,
             "name": name,

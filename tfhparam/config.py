@@ -333,6 +333,13 @@ def build(
     agent, strategy, prune = sweep.agent, sweep.strategy, sweep.prune
     if prune != "none" and strategy not in PRUNABLE:
         raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, not {strategy}")
+    record = strategies.STRATEGIES[strategy]
+    if not record.by_trials and ("trials" in flags or "trials" in data):
+        label = "--trials" if "trials" in flags else f"{where}trials"
+        raise SweepError(
+            f"{label}: {strategy} runs as many trials as its options make "
+            f"({', '.join(record.options)}); trials counts for {', '.join(BY_TRIALS)} only"
+        )
 
     # Envs and target scores.
     envs_field = data.get("envs", ["CartPole-v1"])
@@ -427,6 +434,12 @@ def build(
         elif value is not None or option.kind != "int or none":
             label = f"{where}strategy_options.{key}"
             sweep.options[key] = _whole(value, option.low, label)
+    initial = sweep.options["num_initial_points"]
+    if "num_initial_points" in options and initial is not None and initial > sweep.trials:
+        raise SweepError(
+            f"{where}strategy_options.num_initial_points: {initial} random trials first, but "
+            f"the sweep runs {sweep.trials} trials in all"
+        )
     if sweep.options["elites"] >= sweep.options["population_size"]:
         raise SweepError(
             f"{where}strategy_options.elites: must be below population_size "
