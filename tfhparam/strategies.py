@@ -126,6 +126,8 @@ class Strategy:
         total: trials it runs in all (for progress), from its options (and ``trials``).
         help: one line for the CLI.
         settings: options it reads itself rather than passing them to its oracle.
+        extra: the oracle's other arguments, made from the sweep (a grid's points, the
+            hparams PBT must not perturb).
     """
 
     name: str
@@ -139,6 +141,7 @@ class Strategy:
     total: Callable[[Get], int]
     help: str
     settings: tuple[str, ...] = ()
+    extra: Callable[[Any], dict[str, Any]] = lambda sweep: {}
 
     def accepts(self, pruned: bool) -> tuple[str, ...]:
         """The options a sweep of this strategy may set (the pruning ones if it prunes)."""
@@ -157,6 +160,19 @@ def _load(path: str) -> type:
     for part in name.split("."):
         found = getattr(found, part)
     return found
+
+
+def _grid_points(sweep: Any) -> dict[str, Any]:
+    from tfhparam.space import grid_values
+
+    points = sweep.options["grid_points"]
+    return {"grid": {name: grid_values(d, points) for name, d in sweep.space.items()}}
+
+
+def _frozen(sweep: Any) -> dict[str, Any]:
+    import agents
+
+    return {"frozen": agents.STRUCTURAL_HPARAMS}  # a copied checkpoint continues under them
 
 
 def _population(get: Get) -> int:
@@ -187,6 +203,7 @@ STRATEGIES = {
             _all,
             "every combination (grid_points values per interval), resumable",
             settings=("grid_points",),
+            extra=_grid_points,
         ),
         Strategy(
             "random",
@@ -235,6 +252,7 @@ STRATEGIES = {
             _population,
             _pbt_total,
             "population-based training: the worst copy the best, then explore",
+            extra=_frozen,
         ),
         Strategy(
             "evolution",

@@ -24,7 +24,7 @@ import keras_tuner as kt
 import agents
 from agents.hparams import Space, SpaceError, check_value, describe, hp
 from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring, strategies
-from tfhparam.space import from_keras_tuner, grid_values, to_keras_tuner
+from tfhparam.space import from_keras_tuner, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 OBJECTIVE = "score"
@@ -213,10 +213,7 @@ def make_oracle(sweep) -> kt.Oracle:
     kwargs = {name: options[name] for name in strategy.options}
     if strategy.by_trials:
         kwargs["max_trials"] = sweep.trials
-    if sweep.strategy == "pbt":
-        kwargs["frozen"] = agents.STRUCTURAL_HPARAMS  # a copied checkpoint needs them
-    if sweep.strategy == "grid":
-        kwargs["grid"] = {n: grid_values(d, options["grid_points"]) for n, d in sweep.space.items()}
+    kwargs.update(strategy.extra(sweep))
     kwargs.update(
         objective=score_objective(),
         seed=sweep.seed + 1,  # keras-tuner treats seed 0 as "no seed"
