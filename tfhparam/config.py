@@ -330,7 +330,16 @@ def build(
     sweep = Sweep()
     for field in FIELDS:  # flag, else file, else default; checked alike
         setattr(sweep, field.name, field.read(flags, data, where, sweep))
-    agent, strategy, prune = sweep.agent, sweep.strategy, sweep.prune
+    for step in STRUCTURED:  # then the structured fields and the checks across fields
+        step(sweep, data, flags, where)
+    return sweep
+
+
+def _check_strategy(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """Pruning and ``trials`` only where the strategy has them."""
+    strategy, prune = sweep.strategy, sweep.prune
     if prune != "none" and strategy not in PRUNABLE:
         raise SweepError(f"prune: {prune} pruning works with {', '.join(PRUNABLE)}, not {strategy}")
     record = strategies.STRATEGIES[strategy]
@@ -341,7 +350,9 @@ def build(
             f"({', '.join(record.options)}); trials counts for {', '.join(BY_TRIALS)} only"
         )
 
-    # Envs and target scores.
+
+def _read_envs(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str) -> None:
+    """``envs`` (a list, or ids with target scores) and ``--env`` / ``--target-score``."""
     envs_field = data.get("envs", ["CartPole-v1"])
     if isinstance(envs_field, str):
         envs_field = [envs_field]
@@ -374,7 +385,12 @@ def build(
             raise SweepError(f"target score for {env!r}, which is not among the envs {envs}")
     sweep.envs, sweep.target_scores = envs, {e: targets[e] for e in envs if e in targets}
 
-    # Search space: the file's, or the agent's default ranges; then --set fixes values.
+
+def _read_space(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """``space`` (else the agent's default ranges), then ``--set`` fixes values."""
+    agent = sweep.agent
     params = agents.space(agent)
     space_field = data.get("space", DEFAULT_SEARCH[agent])
     if not isinstance(space_field, dict):
@@ -396,6 +412,12 @@ def build(
     if not sweep.space:
         raise SweepError("space: nothing left to search (every hparam is fixed)")
 
+
+def _read_options(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """``strategy_options``: the strategy's own (and pruning's), in bounds."""
+    strategy, prune = sweep.strategy, sweep.prune
     options = data.get("strategy_options", {}) or {}
     if not isinstance(options, dict) or set(options) - set(OPTION_DEFAULTS):
         bad = sorted(set(options) - set(OPTION_DEFAULTS)) if isinstance(options, dict) else []
@@ -446,6 +468,12 @@ def build(
             f"({sweep.options['population_size']})"
         )
 
+
+def _check_budget(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """Every trial trains at least one unit (a rollout, per Hyperband or PBT unit)."""
+    strategy = sweep.strategy
     batch = _largest_batch(sweep)
     unit = strategies.STRATEGIES[strategy].unit  # max_epochs (Hyperband), generations (PBT)
     units = sweep.options[unit] if unit else 1
@@ -458,7 +486,10 @@ def build(
             f"total_timesteps: {sweep.total_timesteps} gives a trial less than one unit of "
             f"training ({agents.unit_description(sweep.agent)} up to {batch}{per_unit})"
         )
-    return sweep
+
+
+# After the scalar fields, in this order: each may read what the ones before it set.
+STRUCTURED = (_check_strategy, _read_envs, _read_space, _read_options, _check_budget)
 
 
 def _largest_batch(sweep: Sweep) -> int:
