@@ -1,5 +1,6 @@
 """Search strategies beyond Keras Tuner's own, each a ``keras_tuner.Oracle``.
 
+- :class:`GridOracle`: every combination, in an order a resume can continue;
 - :class:`HyperbandOracle`: Keras Tuner's, mended so that failed trials do not stall it;
 - :class:`PBTOracle`: population-based training (Jaderberg et al. 2017);
 - :class:`EvolutionOracle`: a genetic search (tournament selection, crossover, mutation,
@@ -62,6 +63,43 @@ def _ranked(trials: Sequence, direction: str = "max") -> list:
     """Trials best first; failed ones (no score) last."""
     sign = 1.0 if direction == "max" else -1.0
     return sorted(trials, key=lambda t: -sign * t.score if t.score is not None else math.inf)
+
+
+# ---------------------------------------------------------------------------------------
+# Grid search that survives a resume
+# ---------------------------------------------------------------------------------------
+
+
+class GridOracle(kt.Oracle):
+    """Grid search that survives a resume: trial ``i`` runs grid point ``i``.
+
+    Points are visited in row-major order over the hparams (the last one varies fastest).
+    The next point follows from the number of trials created, which the oracle's saved
+    state already holds; Keras Tuner's own grid oracle keeps its cursor out of its state
+    and fails on resume (keras-tuner issue 1055).
+
+    Args:
+        grid: hparam name -> the values to try.
+        max_trials: at most this many points (default: the whole grid).
+    """
+
+    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None, **kwargs):
+        self.grid = {name: list(values) for name, values in grid.items()}
+        self.size = math.prod(len(v) for v in self.grid.values())
+        super().__init__(max_trials=min(max_trials or self.size, self.size), **kwargs)
+
+    def point(self, index: int) -> dict[str, Any]:
+        values = {}
+        for name, options in reversed(list(self.grid.items())):
+            index, i = divmod(index, len(options))
+            values[name] = options[i]
+        return dict(reversed(list(values.items())))
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        index = len(self.trials)
+        if index >= self.max_trials:
+            return {"status": "IDLE" if self.ongoing_trials else "STOPPED", "values": None}
+        return {"status": "RUNNING", "values": self.point(index)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -193,8 +193,8 @@ STRATEGIES = {
     for s in (
         Strategy(
             "grid",
-            "tfhparam.tuner:GridOracle",
-            "tfhparam.tuner:GridOracle",
+            "tfhparam.oracles:GridOracle",
+            "tfhparam.oracles:GridOracle",
             (),
             True,
             None,

@@ -173,38 +173,6 @@ def model_batch_limit(oracle: kt.Oracle, count: int) -> int:
     return max(1, min(count, strategy.at_once(strategies.oracle_reader(oracle))))
 
 
-class GridOracle(kt.Oracle):
-    """Grid search that survives a resume: trial ``i`` runs grid point ``i``.
-
-    Points are visited in row-major order over the hparams (the last one varies fastest).
-    The next point follows from the number of trials created, which the oracle's saved
-    state already holds; Keras Tuner's own grid oracle keeps its cursor out of its state
-    and fails on resume (keras-tuner issue 1055).
-
-    Args:
-        grid: hparam name -> the values to try.
-        max_trials: at most this many points (default: the whole grid).
-    """
-
-    def __init__(self, grid: Mapping[str, Sequence[Any]], max_trials: int | None = None, **kwargs):
-        self.grid = {name: list(values) for name, values in grid.items()}
-        self.size = math.prod(len(v) for v in self.grid.values())
-        super().__init__(max_trials=min(max_trials or self.size, self.size), **kwargs)
-
-    def point(self, index: int) -> dict[str, Any]:
-        values = {}
-        for name, options in reversed(list(self.grid.items())):
-            index, i = divmod(index, len(options))
-            values[name] = options[i]
-        return dict(reversed(list(values.items())))
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        index = len(self.trials)
-        if index >= self.max_trials:
-            return {"status": "IDLE" if self.ongoing_trials else "STOPPED", "values": None}
-        return {"status": "RUNNING", "values": self.point(index)}
-
-
 def make_oracle(sweep) -> kt.Oracle:
     """The Keras Tuner oracle of a validated :class:`tfhparam.config.Sweep`, from its
     strategy's record (:mod:`tfhparam.strategies`)."""
@@ -1085,7 +1053,6 @@ class GridSearch(RLTuner):
 
 __all__ = [
     "BayesianOptimization",
-    "GridOracle",
     "GridSearch",
     "Hyperband",
     "RLTuner",
