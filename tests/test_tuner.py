@@ -281,7 +281,9 @@ def test_a_space_outside_the_agents_domain_is_refused(tmp_path):
 
     hps = kt.HyperParameters()
     hps.Float("learning_rate", 1e-4, 0.5, sampling="log")
-    with pytest.raises(SpaceError, match="learning_rate searches 0.5, outside"):
+    with pytest.raises(
+        SpaceError, match="hyperparameters.learning_rate.max: 0.5 is outside the agent's domain"
+    ):
         tfhparam.RandomSearch(hyperparameters=hps, directory=str(tmp_path), project_name="x")
     hps = kt.HyperParameters()
     hps.Int("no_such_hparam", 1, 3)

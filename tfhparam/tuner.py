@@ -22,7 +22,7 @@ from typing import Any
 import keras_tuner as kt
 
 import agents
-from agents.hparams import Space, SpaceError, check_value, describe, hp
+from agents.hparams import Space, SpaceError, hp, is_log
 from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring, strategies
 from tfhparam.space import from_keras_tuner, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
@@ -204,22 +204,19 @@ def hyperband_schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int
 
 
 def check_domains(space: Space, domains: Mapping[str, hp.Domain]) -> None:
-    """Raises SpaceError unless every searched domain lies inside the agent's own."""
+    """Raises SpaceError unless every searched domain lies inside the agent's own: the
+    sweep files' check (:func:`tfhparam.config.parse_space_entry`) on each domain."""
     for name, domain in domains.items():
-        param = space[name]  # an unknown name raises
-        values = (
-            domain.values
-            if isinstance(domain, hp.Discrete)
-            else [domain.min_value, domain.max_value]
-        )
-        for value in values:
-            try:
-                check_value(param, value)
-            except SpaceError:
-                raise SpaceError(
-                    f"hyperparameters: {name} searches {value!r}, outside the agent's "
-                    f"domain {describe(param.domain)}"
-                ) from None
+        if isinstance(domain, hp.Discrete):
+            entry: Any = list(domain.values)
+        else:
+            entry = {"min": domain.min_value, "max": domain.max_value}
+            if not isinstance(domain, hp.IntInterval):
+                entry["log"] = is_log(domain)
+        try:
+            config.parse_space_entry(space, name, entry, f"hyperparameters.{name}")
+        except config.SweepError as error:
+            raise SpaceError(str(error)) from None
 
 
 class TrialFailed(kt.errors.FailedTrialError):
