@@ -154,9 +154,9 @@ class Population(tf.Module):
             per_iteration = self.size * self.num_envs * self.num_steps
             self.iterations_per_call = min(max(STEPS_PER_CALL // per_iteration, 1), 64)
             self._iterate = tf.function(self._iterations, jit_compile=True)
-        else:
-            self._collect_graph = tf.function(self._collect)
+        else:  # the rollout calls NumPy: a graph around the compiled update
             self._update_compiled = tf.function(self._update, jit_compile=True)
+            self._iterate = tf.function(self._gym_iteration)
 
     def _check(self, hparams, seeds) -> tuple[list[Mapping[str, Any]], list[int]]:
         members = [types.MappingProxyType(self._algo.space.resolve(h)) for h in hparams]
@@ -339,6 +339,17 @@ class Population(tf.Module):
         diverged = self._advance(running, stats.pop("finite"))
         return self._outputs(batch, stats, learning_rate, running, diverged)
 
+    def _gym_iteration(self, target_iterations, anneal_iterations):
+        """One iteration with gymnasium's envs: a graph (the rollout steps NumPy through
+        ``tf.numpy_function``) calling the XLA-compiled update; outputs as ``_iterations``'."""
+        running = self.active & (self.iteration < target_iterations)
+        learning_rate = self.learning_rate(anneal_iterations)
+        batch = self._collect(running)
+        stats = self._update_compiled(batch, learning_rate, running)
+        diverged = self._advance(running, stats.pop("finite"))
+        outs = self._outputs(batch, stats, learning_rate, running, diverged)
+        return (tf.constant(1), *(out[None] for out in outs))
+
     def _outputs(self, batch, stats, learning_rate, running, diverged):
         """What an iteration hands back to Python, packed into three tensors."""
         episodes = tf.stack([batch["dones"], batch["episode_returns"], batch["episode_lengths"]])
@@ -383,17 +394,8 @@ class Population(tf.Module):
         lengths), ``stats`` (name -> ``[P]``) and ``counters`` (name -> ``[P]``:
         ``running``, ``diverged``, ``active``, ``iteration``, ``global_step`` after it).
         """
-        if self.runner.in_graph:
-            count, *outs = self._iterate(target_iterations, anneal_iterations)
-            episodes, values, counters = (x.numpy()[: int(count)] for x in outs)
-        else:
-            running = self.active & (self.iteration < target_iterations)
-            learning_rate = self.learning_rate(anneal_iterations)
-            batch = self._collect_graph(running)
-            stats = self._update_compiled(batch, learning_rate, running)
-            diverged = self._advance(running, stats.pop("finite"))
-            outs = self._outputs(batch, stats, learning_rate, running, diverged)
-            episodes, values, counters = (x.numpy()[None] for x in outs)
+        count, *outs = self._iterate(target_iterations, anneal_iterations)
+        episodes, values, counters = (x.numpy()[: int(count)] for x in outs)
         names = ("charts/learning_rate", *self._algo.stat_names)
         for k in range(len(episodes)):
             yield episodes[k], dict(zip(names, values[k])), dict(zip(COUNTERS, counters[k]))
