@@ -13,7 +13,7 @@ from fakes import FakeRunner
 
 from tfhparam import config, report, train
 from tfhparam.tensorboard import read_scalars
-from tfhparam.tuner import RLTuner, make_oracle
+from tfhparam.tuner import RLTuner
 
 FIGURES = ["learning_curves", "score_vs_hparams", "parallel_coordinates", "importance"]
 
@@ -37,18 +37,8 @@ def fake_sweep(directory, name="fake", strategy="random", diverge_below=5e-4, **
             **fields,
         }
     )
-    tuner = RLTuner(
-        make_oracle(sweep),
-        agent=sweep.agent,
-        envs=sweep.envs,
-        seeds=sweep.run_seeds(),
-        total_timesteps=sweep.total_timesteps,
-        fixed_hparams=sweep.fixed,
-        last_n=sweep.last_n,
-        directory=str(directory),
-        project_name=name,
-        runner=FakeRunner(diverge_below),
-        verbose=False,
+    tuner = RLTuner.from_sweep(
+        sweep, str(directory), runner=FakeRunner(diverge_below), verbose=False
     )
     tuner.search()
     return os.path.join(str(directory), name)

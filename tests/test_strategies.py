@@ -23,20 +23,10 @@ SPACE = {
 
 
 def make_tuner(directory, runner=None, population=1, **fields):
-    sweep = config.build({"total_timesteps": 4096, "last_n": 2, "space": SPACE, **fields})
-    tuner = RLTuner(
-        make_oracle(sweep),
-        agent=sweep.agent,
-        envs=sweep.envs,
-        seeds=sweep.run_seeds(),
-        total_timesteps=sweep.total_timesteps,
-        fixed_hparams=sweep.fixed,
-        last_n=sweep.last_n,
-        directory=str(directory),
-        project_name="s",
-        runner=runner or FakeRunner(),
-        verbose=False,
-        population=population,
+    fields = {"total_timesteps": 4096, "last_n": 2, "space": SPACE, "name": "s", **fields}
+    sweep = config.build(fields)
+    tuner = RLTuner.from_sweep(
+        sweep, str(directory), runner=runner or FakeRunner(), verbose=False, population=population
     )
     return sweep, tuner
 

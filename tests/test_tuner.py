@@ -14,22 +14,9 @@ from tfhparam.tuner import RLTuner, hyperband_schedule, make_oracle
 
 
 def make_tuner(tmp_path, runner, name="s", population=1, **fields):
-    sweep = config.build({"total_timesteps": 4000, "last_n": 2, **fields})
-    tuner = RLTuner(
-        make_oracle(sweep),
-        agent=sweep.agent,
-        envs=sweep.envs,
-        seeds=sweep.run_seeds(),
-        total_timesteps=sweep.total_timesteps,
-        fixed_hparams=sweep.fixed,
-        target_scores=sweep.target_scores,
-        aggregate=sweep.aggregate,
-        last_n=sweep.last_n,
-        directory=str(tmp_path),
-        project_name=name,
-        runner=runner,
-        verbose=False,
-        population=population,
+    sweep = config.build({"total_timesteps": 4000, "last_n": 2, "name": name, **fields})
+    tuner = RLTuner.from_sweep(
+        sweep, str(tmp_path), runner=runner, verbose=False, population=population
     )
     return sweep, tuner
 

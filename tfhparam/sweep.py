@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     agents.configure_threads(*threads(args, sweep, population, 1))
     from tfhparam import parallel
-    from tfhparam.tuner import RLTuner, make_oracle
+    from tfhparam.tuner import RLTuner
 
     if mode == "worker":
         host, port = os.environ[processes.ORACLE_IP], int(os.environ[processes.ORACLE_PORT])
@@ -295,23 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{f', {workers} workers' if mode == 'chief' else ''}; logs in {project_dir}",
             flush=True,
         )
-    tuner = RLTuner(
-        make_oracle(sweep),
-        agent=sweep.agent,
-        envs=sweep.envs,
-        seeds=sweep.run_seeds(),
-        total_timesteps=sweep.total_timesteps,
-        fixed_hparams=sweep.fixed,
-        target_scores=sweep.target_scores,
-        aggregate=sweep.aggregate,
-        last_n=sweep.last_n,
-        seed=sweep.seed,
-        directory=args.logdir,
-        project_name=sweep.name,
-        verbose=not args.quiet,
-        env_backend=sweep.env_backend,
-        population=population,
-    )
+    tuner = RLTuner.from_sweep(sweep, args.logdir, verbose=not args.quiet, population=population)
     try:
         if mode == "chief":
             tuner.on_search_begin()

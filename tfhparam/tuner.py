@@ -464,6 +464,28 @@ class RLTuner(kt_internals.BaseTuner):
         kt_internals.quiet_failures()  # a failed trial's one-line reason, not its traceback
         check_domains(self.space, from_keras_tuner(self.oracle.get_space()))
 
+    @classmethod
+    def from_sweep(cls, sweep: config.Sweep, directory: str, **kwargs: Any) -> RLTuner:
+        """The tuner of a validated :class:`tfhparam.config.Sweep` (its oracle, agent, envs,
+        seeds, budget, fixed hparams and scoring), in ``directory/sweep.name``; ``kwargs``
+        are :class:`RLTuner`'s other arguments (population, runner, verbose, ...)."""
+        return cls(
+            make_oracle(sweep),
+            agent=sweep.agent,
+            envs=sweep.envs,
+            seeds=sweep.run_seeds(),
+            total_timesteps=sweep.total_timesteps,
+            fixed_hparams=sweep.fixed,
+            target_scores=sweep.target_scores,
+            aggregate=sweep.aggregate,
+            last_n=sweep.last_n,
+            seed=sweep.seed,
+            env_backend=sweep.env_backend,
+            directory=directory,
+            project_name=sweep.name,
+            **kwargs,
+        )
+
     # -- Keras Tuner hooks --------------------------------------------------------------------
 
     def search(self, *fit_args, **fit_kwargs) -> None:
