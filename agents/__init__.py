@@ -43,6 +43,15 @@ UNIT_HPARAMS = {
 # Where envs run: auto (our TensorFlow version of a classic-control env where one exists,
 # see agents.tf_envs), tf (that version, required) or gymnasium (gymnasium's own).
 ENV_BACKENDS = ("auto", "tf", "gymnasium")
+# The envs with a TensorFlow version (agents.tf_envs.SPECS holds their dynamics; a test
+# checks the two agree). Named here so that choosing threads needs no TensorFlow import.
+TF_ENV_IDS = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+)
 # Agents that population training (agents.population) can batch.
 POPULATION_AGENTS = ("ppo", "a2c")
 
@@ -148,18 +157,26 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"agents.{name}")
 
 
-def thread_counts(populations: bool, cores: int) -> tuple[int, int]:
+def runs_in_graph(env_id: str, env_backend: str = "auto") -> bool:
+    """Whether ``env_id`` runs as TensorFlow ops under ``env_backend`` (so a whole
+    iteration is one XLA program), without importing TensorFlow."""
+    return env_backend == "tf" or (env_backend == "auto" and env_id in TF_ENV_IDS)
+
+
+def thread_counts(populations: bool, in_graph: bool, cores: int) -> tuple[int, int]:
     """The ``(inter_op, intra_op)`` thread counts that trained fastest on ``cores`` cores.
 
-    Under XLA (the whole iteration one compiled program): a population's ops are large
-    enough for XLA to split each across ``cores`` intra-op threads, with one inter-op
-    thread; a lone agent's are tiny, and splitting them costs more than it saves, so each
-    runs inline (an intra-op pool of one) on ``cores`` inter-op threads. On 2 cores
-    (``benchmarks/population.py threads``) that gave a 32-member PPO population 365k env
-    steps/s against 291k the other way round, and a lone agent 255k against 212k.
+    One inter-op thread always: every op waits for the one before it, and a second
+    inter-op thread only adds hand-offs between threads (a lone PPO agent with
+    gymnasium's CartPole: 23k env steps/s with one, 12.5k with two; with our TensorFlow
+    CartPole, equal). Intra-op threads pay only where one op is large: a population's
+    XLA program with in-graph envs is split across ``cores`` of them (P = 32: 274k
+    against 209k with one); a lone agent's ops, and a population's stepped through
+    NumPy each step, are small, so they run inline (P = 8 with gymnasium's CartPole:
+    53k with one, 31k with two). Figures: BENCHMARKS.md, 2026-12-02.
     """
     cores = max(1, int(cores))
-    return (1, cores) if populations else (cores, 1)
+    return (1, cores) if populations and in_graph else (1, 1)
 
 
 def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:

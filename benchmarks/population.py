@@ -4,7 +4,8 @@ PureJaxRL measured in the same run.
     python benchmarks/population.py scaling --repeats 3 --peer-python ~/peer/bin/python \
         --purejaxrl PATH                      # steps/s, P = 1..128, and the peer at 1 and 32
     python benchmarks/population.py sweep --space continuous --peer-python ... --purejaxrl ...
-    python benchmarks/population.py threads   # thread pools under XLA, lone agent and P = 32
+    python benchmarks/population.py threads   # thread pools, lone agent and P = 32
+    python benchmarks/population.py threads --sizes 0 8 --env-backend gymnasium
 
 ``scaling``: P identical PPO configs (CartPole-v1, CleanRL's configuration, seeds 0..P-1)
 trained as one population (``lone agent``: ``ppo.make_agent``, a population of one), each
@@ -24,7 +25,8 @@ space (three minibatch counts: three shapes); ``--space continuous`` only per-me
 hparams (one shape).
 
 ``threads``: steps/s of a lone agent and of P = 32 under several TensorFlow thread pools
-(inter-op, intra-op), interleaved, medians.
+(inter-op, intra-op), interleaved, medians; with our TensorFlow CartPole (the whole
+iteration one XLA program) or gymnasium's (the rollout steps NumPy).
 """
 
 import argparse
@@ -120,20 +122,23 @@ def run_sweeps(args) -> None:
     )
 
 
-def measure(members: int, seconds: float = 6.0) -> dict:
+def measure(members: int, seconds: float = 6.0, env_backend: str = "auto") -> dict:
     """Steps/s of ``members`` PPO runs as one population (0: one lone agent, ``ppo.make_agent``)."""
     import agents
 
-    threads = agents.thread_counts(members > 0, os.cpu_count() or 1)
+    in_graph = agents.runs_in_graph("CartPole-v1", env_backend)
+    threads = agents.thread_counts(members > 0, in_graph, os.cpu_count() or 1)
     if os.environ.get("TFHPARAM_BENCH_THREADS"):
         threads = tuple(int(n) for n in os.environ["TFHPARAM_BENCH_THREADS"].split(","))
     agents.configure_threads(*threads)
     from agents import population, ppo
 
     if members == 0:
-        group = ppo.make_agent("CartPole-v1", {}, seed=0)
+        group = ppo.make_agent("CartPole-v1", {}, seed=0, env_backend=env_backend)
     else:
-        group = population.Population("ppo", "CartPole-v1", [{}] * members, range(members))
+        group = population.Population(
+            "ppo", "CartPole-v1", [{}] * members, range(members), env_backend
+        )
     runs = population.train(group, 10**9)
     start = time.perf_counter()
     next(runs)  # traces and compiles
@@ -239,7 +244,7 @@ def run_threads(args) -> None:
         for members in args.sizes:
             for name, env in THREADS.items():
                 out = subprocess.run(
-                    [sys.executable, __file__, "measure", str(members)],
+                    [sys.executable, __file__, "measure", str(members), args.env_backend],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -270,6 +275,7 @@ def main() -> None:
     threads = sub.add_parser("threads")
     threads.add_argument("--sizes", type=int, nargs="+", default=[0, 32])
     threads.add_argument("--repeats", type=int, default=3)
+    threads.add_argument("--env-backend", choices=["auto", "gymnasium"], default="auto")
     for command in (sweep, scaling):
         command.add_argument("--peer-python", help="the peer venv's python")
         command.add_argument("--purejaxrl", help="PureJaxRL's checkout (see purejaxrl_peer.py)")
@@ -277,6 +283,7 @@ def main() -> None:
         command.add_argument("--peer-timesteps", type=int, default=100_000)
     one = sub.add_parser("measure")
     one.add_argument("members", type=int)
+    one.add_argument("env_backend", nargs="?", default="auto")
     args = parser.parse_args()
     if args.command == "sweep":
         run_sweeps(args)
@@ -285,7 +292,7 @@ def main() -> None:
     elif args.command == "threads":
         run_threads(args)
     else:
-        print(json.dumps(measure(args.members)))
+        print(json.dumps(measure(args.members, env_backend=args.env_backend)))
 
 
 if __name__ == "__main__":

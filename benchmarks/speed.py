@@ -30,7 +30,8 @@ def measure(name: str, backend: str, seconds: float) -> dict:
     """Steady steps/s of one lone agent (run in a process of its own)."""
     import agents
 
-    agents.configure_threads(*agents.thread_counts(False, os.cpu_count() or 1))
+    in_graph = agents.runs_in_graph("CartPole-v1", backend)
+    agents.configure_threads(*agents.thread_counts(False, in_graph, os.cpu_count() or 1))
     module = agents.load(name)
     agent = module.make_agent("CartPole-v1", {}, seed=0, env_backend=backend)
     runs = module.train(agent, 10**9)

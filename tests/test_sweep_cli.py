@@ -90,17 +90,21 @@ def test_a_damaged_sweep_definition_exits_2_and_is_kept(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "agent, population, sharing, expected",
+    "agent, envs, population, sharing, expected",
     [
-        ("ppo", "auto", 1, (1, 4)),  # a population: XLA splits each op over the cores
-        ("a2c", 3, 2, (1, 2)),  # a worker's share of the cores
-        ("ppo", 1, 1, (4, 1)),  # one run at a time: tiny ops, each inline
-        ("dqn", "auto", 1, (4, 1)),  # DQN never trains as a population
+        ("ppo", [], "auto", 1, (1, 4)),  # a population's XLA program: ops split over the cores
+        ("a2c", [], 3, 2, (1, 2)),  # a worker's share of the cores
+        ("ppo", [], 1, 1, (1, 1)),  # one run at a time: tiny ops, each inline
+        ("dqn", [], "auto", 1, (1, 1)),  # DQN never trains as a population
+        ("ppo", ["LunarLander-v3"], "auto", 1, (1, 1)),  # NumPy every step: small ops
+        ("ppo", ["CartPole-v1", "LunarLander-v3"], "auto", 1, (1, 1)),  # not all in graph
     ],
 )
-def test_threads_follow_the_mode_and_the_cores(agent, population, sharing, expected, monkeypatch):
+def test_threads_follow_the_mode_and_the_cores(
+    agent, envs, population, sharing, expected, monkeypatch
+):
     monkeypatch.setattr(sweep_cli.os, "cpu_count", lambda: 4)
-    sweep = sweep_cli.config.build({}, {"agent": agent})
+    sweep = sweep_cli.config.build({}, {"agent": agent, **({"envs": envs} if envs else {})})
     args = sweep_cli.build_parser().parse_args([])
     assert sweep_cli.threads(args, sweep, population, sharing) == expected
     args = sweep_cli.build_parser().parse_args(["--inter-op-threads", "3"])

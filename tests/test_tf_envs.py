@@ -126,3 +126,12 @@ def test_a_member_of_a_vector_env_steps_as_the_env_of_its_seed_alone(env_id):
         np.testing.assert_array_equal(valid.numpy()[1], want_valid.numpy()[0])
         resets += int((~want_valid.numpy()).sum())
     assert resets >= 2 and int(members.draws[1]) == int(alone.draws[0]) >= 2
+
+
+def test_the_agents_package_names_exactly_the_envs_that_have_a_tensorflow_version():
+    import agents
+
+    assert sorted(agents.TF_ENV_IDS) == sorted(tf_envs.SPECS)
+    assert agents.runs_in_graph("CartPole-v1") and agents.runs_in_graph("CartPole-v1", "tf")
+    assert not agents.runs_in_graph("CartPole-v1", "gymnasium")
+    assert not agents.runs_in_graph("LunarLander-v3")
