@@ -62,16 +62,7 @@ def read(directory: str, expected: Mapping[str, Any], hparams: Mapping[str, Any]
         ValueError: no checkpoint there, an older format, or one written for another
             algorithm, env, env backend or structural hparams.
     """
-    try:
-        with open(os.path.join(directory, "meta.json")) as f:
-            meta = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"no checkpoint in {directory}: {error}") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(
-            f"checkpoint {directory} is of an older format (tfhparam's first "
-            "agents); it cannot continue: train it again"
-        )
+    meta = read_meta(directory)
     for field, value in expected.items():
         if meta.get(field) != value:
             raise ValueError(
@@ -92,6 +83,49 @@ def read(directory: str, expected: Mapping[str, Any], hparams: Mapping[str, Any]
         with open(env_path, "rb") as f:
             env_state = f.read()
     return meta, arrays, env_state
+
+
+def read_meta(directory: str) -> dict[str, Any]:
+    """A checkpoint's ``meta.json``.
+
+    Raises:
+        ValueError: no checkpoint there (or a damaged one), or an older format.
+    """
+    try:
+        with open(os.path.join(directory, "meta.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"no checkpoint in {directory}: {error}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(
+            f"checkpoint {directory} is of an older format (tfhparam's first "
+            "agents); it cannot continue: train it again"
+        )
+    return meta
+
+
+def load_agent(directory: str):
+    """The agent a checkpoint holds, restored: built from its own meta (algorithm, env,
+    env backend, hparams, seed).
+
+    Raises:
+        ValueError: no checkpoint there, or one that does not restore.
+        agents.envs.EnvError: its env is unknown here.
+    """
+    meta = read_meta(directory)
+    module = agents.load(meta["algorithm"])
+    agent = module.make_agent(
+        meta["env_id"],
+        meta["hparams"],
+        seed=meta["seed"],
+        env_backend=meta["env_backend"],
+    )
+    try:
+        agent.restore(directory)
+    except BaseException:
+        agent.close()
+        raise
+    return agent
 
 
 def name(variable) -> str:

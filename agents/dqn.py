@@ -32,6 +32,7 @@ from agents.common import MLP, Adam, counter_uniform, explained_variance
 from agents.envs import COLUMNS, EnvError, choose_backend, env_spaces, make_runner
 
 SPACE = spaces.DQN
+EVAL_EPSILON = 0.05  # exploration when evaluating the stochastic policy (CleanRL's)
 # Env steps between metrics: one "iteration" of train() (rounded to whole vector steps).
 LOG_EVERY = 1000
 STAT_NAMES = ("td_loss", "q_values", "explained_variance")
@@ -240,6 +241,23 @@ class DQNAgent(tf.Module):
         hp["exploration_steps"] = tf.constant(h["exploration_fraction"] * horizon, tf.float32)
         return hp
 
+    @property
+    def seeds(self) -> tuple[int]:
+        """One seed a member: a DQN agent is one."""
+        return (self.seed,)
+
+    def act(self, obs: tf.Tensor, greedy: bool, keys: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """Greedy actions for ``[1, E, D]`` observations, learning nothing; epsilon-greedy
+        with :data:`EVAL_EPSILON` when not ``greedy`` (draws at (``keys``,
+        ``step``) of stream 2). For :class:`agents.evaluation.Evaluator`."""
+        action = tf.argmax(self.q_network(obs), axis=-1, output_type=tf.int32)
+        if greedy:
+            return action
+        draws = counter_uniform(keys, tf.cast(step, tf.int64)[None], 2, [2, obs.shape[1]], 0, 1)
+        coin, pick = tf.unstack(tf.cast(draws[0], tf.float32))
+        random_actions = tf.cast(pick * self.num_actions, tf.int32)
+        return tf.where(coin < EVAL_EPSILON, random_actions, action[0])[None]
+
     def _draw(self, counter: tf.Variable, stream: int, shape) -> tf.Tensor:
         return counter_uniform(self.rng_key, counter[None], stream, shape, 0.0, 1.0)[0]
 
@@ -357,14 +375,22 @@ def make_agent(
 
 
 def train(
-    agent: DQNAgent, total_timesteps: int, anneal_timesteps: int | None = None
+    agent: DQNAgent,
+    total_timesteps: int,
+    anneal_timesteps: int | None = None,
+    evaluator: Any = None,
+    eval_every: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Trains until ``total_timesteps`` env steps, yielding metrics every ~1,000 env steps.
 
     Continues from the agent's counters, so a restored agent picks up where it stopped.
     Epsilon falls over ``exploration_fraction`` of ``anneal_timesteps`` (default
     ``total_timesteps``): Hyperband passes its maximum budget, so a trial continued rung by
-    rung explores as one trained straight through.
+    rung explores as one trained straight through. With an ``evaluator``
+    (:class:`agents.evaluation.Evaluator`), the metrics after every ``eval_every`` env
+    steps (None: only at the end) and at the end get ``eval/return``,
+    ``eval/episode_length`` and ``eval/returns``, as ``agents.population.train``'s do;
+    evaluation ``k`` is the one after vector step ``k``.
     """
     total_vector_steps = total_timesteps // agent.num_envs
     if total_vector_steps < 1:
@@ -400,4 +426,16 @@ def train(
         if len(returns):
             metrics["rewards"] = float(returns.mean())
             metrics["episode_length"] = float(lengths.mean())
+        vector_step = done + steps
+        if evaluator is not None and (
+            vector_step == total_vector_steps
+            or (
+                eval_every
+                and global_step // eval_every > (global_step - steps * agent.num_envs) // eval_every
+            )
+        ):
+            result = evaluator(vector_step)
+            metrics["eval/return"] = float(result.returns[0].mean())
+            metrics["eval/episode_length"] = float(result.lengths[0].mean())
+            metrics["eval/returns"] = result.returns[0]
         yield metrics

@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
+import agents
 from agents import ENV_BACKENDS, tf_envs
 
 # Columns of the per-step info a runner returns.
@@ -94,9 +95,7 @@ def choose_backend(env_id: str, env_backend: str) -> str:
         raise EnvError(
             f"{env_id} has no TensorFlow version; those that do: {', '.join(tf_envs.SPECS)}"
         )
-    if env_backend == "auto":
-        return "tf" if env_id in tf_envs.SPECS else "gymnasium"
-    return env_backend
+    return "tf" if agents.runs_in_graph(env_id, env_backend) else "gymnasium"
 
 
 class EnvRunner:
@@ -104,10 +103,14 @@ class EnvRunner:
 
     def __init__(self, env: gym.vector.VectorEnv, seed: int):
         self.env = env
-        self.obs, _ = env.reset(seed=int(seed))
-        self.returns = np.zeros(env.num_envs)
-        self.lengths = np.zeros(env.num_envs)
-        self.prev_done = np.zeros(env.num_envs, bool)
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        """Fresh episodes in every copy from ``seed``, as a new env would start them."""
+        self.obs, _ = self.env.reset(seed=int(seed))
+        self.returns = np.zeros(self.env.num_envs)
+        self.lengths = np.zeros(self.env.num_envs)
+        self.prev_done = np.zeros(self.env.num_envs, bool)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps every copy: ``(obs [N, D], info [N, C])`` float32."""
@@ -145,10 +148,10 @@ class GymEnvRunner:
         self.runners = [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
 
     def reseed(self, seeds: Sequence[int]) -> None:
-        """Fresh episodes for every member from ``seeds`` (a reused population's new runs)."""
-        for runner in self.runners:
-            runner.close()
-        self.runners = [EnvRunner(make_vec_env(self.env_id, self.num_envs), s) for s in seeds]
+        """Fresh episodes for every member from ``seeds`` (a reused population's new runs,
+        an evaluation's episodes)."""
+        for runner, seed in zip(self.runners, seeds, strict=True):
+            runner.reset(seed)
 
     def _observe(self) -> np.ndarray:
         return np.stack([np.asarray(r.obs, np.float32) for r in self.runners])

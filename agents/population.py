@@ -55,8 +55,9 @@ from agents.common import (
 )
 from agents.envs import COLUMNS, choose_backend, make_runner
 
-# Random streams of one iteration: rollout noise, then one a shuffle (PPO's epochs).
-NOISE_STREAM, SHUFFLE_STREAM = 1 << 16, (1 << 16) + 1
+# Random streams of one iteration: rollout noise, then one a shuffle (PPO's epochs); and
+# the stochastic policy's noise in evaluation episodes (agents.evaluation).
+NOISE_STREAM, SHUFFLE_STREAM, EVAL_STREAM = 1 << 16, (1 << 16) + 1, (1 << 16) + 2
 _NOT_SAVED = ("hparams/", "active")  # set from the run's own hparams, not restored
 STEPS_PER_CALL = 65_536
 COUNTERS = ("running", "diverged", "active", "iteration", "global_step")
@@ -278,6 +279,24 @@ class Population(tf.Module):
         self.discounted_return.assign(disc)
         return scaled.stack()
 
+    def act(self, obs: tf.Tensor, greedy: bool, keys: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """Every member's actions for ``[P, E, D]`` observations, learning nothing (the
+        observation normalizer is read, not updated): the most probable action or the
+        Gaussian mean with ``greedy``, else a sample with noise drawn at (``keys``,
+        ``step``) of :data:`EVAL_STREAM`. Continuous actions are clipped to the env's box.
+        For :class:`agents.evaluation.Evaluator`."""
+        policy_obs = self.obs_rms.normalize(obs) if self.norm_obs else obs
+        out = self.network.actor(policy_obs)
+        counters = tf.fill([self.size], tf.cast(step, tf.int64))
+        shape = [obs.shape[1], self.action_dim]
+        if self.discrete:
+            if not greedy:
+                out += member_gumbel(keys, counters, EVAL_STREAM, shape)
+            return tf.argmax(out, axis=-1, output_type=tf.int32)
+        if not greedy:
+            out += tf.exp(self.network.log_std) * member_normal(keys, counters, EVAL_STREAM, shape)
+        return tf.clip_by_value(out, self.action_low, self.action_high)
+
     # -- the update: GAE, then the algorithm's own ---------------------------------------------
 
     def _update(self, batch, learning_rate, running) -> dict[str, tf.Tensor]:
@@ -486,7 +505,11 @@ def _by_time(x: tf.Tensor, steps: int) -> tf.Tensor:
 
 
 def train(
-    population: Population, total_timesteps: int, anneal_timesteps: int | None = None
+    population: Population,
+    total_timesteps: int,
+    anneal_timesteps: int | None = None,
+    evaluator: Any = None,
+    eval_every: int | None = None,
 ) -> Iterator[list[dict[str, Any] | None]]:
     """Trains every active member to ``total_timesteps`` env steps.
 
@@ -497,6 +520,13 @@ def train(
     linearly over ``anneal_timesteps`` (default ``total_timesteps``; CleanRL: 1.0 x on the
     first iteration, 1/N on the last): Hyperband passes its maximum budget, so a trial
     continued rung by rung follows the schedule of one trained straight through.
+
+    With an ``evaluator`` (:class:`agents.evaluation.Evaluator` of this population) every
+    member is evaluated every ``eval_every`` env steps (rounded to whole iterations; None:
+    only at the end) and at the end of its training: that iteration's metrics get
+    ``eval/return`` and ``eval/episode_length`` (means over the episodes) and
+    ``eval/returns`` (each episode's). Evaluation ``k`` of a member is the one after its
+    iteration ``k``, so a restored member continues the same evaluations.
 
     With in-graph envs one call runs up to ``iterations_per_call`` iterations and their
     metrics are yielded after it: a loop that breaks early leaves the population up to
@@ -514,22 +544,52 @@ def train(
             f"(num_envs x num_steps = {batch_size})"
         )
     anneal_iterations = max((anneal_timesteps or total_timesteps) // batch_size, 1)
-    target = tf.fill([population.size], tf.constant(num_iterations, tf.int64))
+    between_evals = num_iterations  # iterations: only at the end
+    if evaluator is not None and eval_every:
+        between_evals = max(round(eval_every / batch_size), 1)
     anneal = tf.fill([population.size], float(anneal_iterations))
     start_time, start_steps = time.perf_counter(), population.global_step.numpy()
-    going = population.active.numpy() & (population.iteration.numpy() < num_iterations)
+    iteration = population.iteration.numpy()
+    going = population.active.numpy() & (iteration < num_iterations)
     while going.any():
-        for episodes, stats, counters in population.run_iterations(target, anneal):
+        target = num_iterations
+        if evaluator is not None:  # a call stops at the next evaluation
+            target = np.minimum((iteration // between_evals + 1) * between_evals, num_iterations)
+        target = tf.constant(np.broadcast_to(target, [population.size]), tf.int64)
+        outs = list(population.run_iterations(target, anneal))
+        for k, (episodes, stats, counters) in enumerate(outs):
             elapsed = time.perf_counter() - start_time
-            yield _member_metrics(population, episodes, stats, counters, elapsed, start_steps)
-            going = (counters["active"] > 0) & (counters["iteration"] < num_iterations)
+            members = _member_metrics(population, episodes, stats, counters, elapsed, start_steps)
+            iteration = counters["iteration"]
+            if evaluator is not None and k == len(outs) - 1:
+                due = (iteration % between_evals == 0) | (iteration == num_iterations)
+                _add_evaluation(members, evaluator, iteration, due & (counters["running"] > 0))
+            yield members
+            going = (counters["active"] > 0) & (iteration < num_iterations)
+
+
+def _add_evaluation(members, evaluator, iteration, due) -> None:
+    """Evaluates the population (round = each member's iteration) into the metrics of the
+    members that are ``due`` and not diverged."""
+    if not any(due[p] and members[p] and "error" not in members[p] for p in range(len(due))):
+        return
+    result = evaluator([int(i) for i in iteration])
+    for p, metrics in enumerate(members):
+        if due[p] and metrics and "error" not in metrics:
+            metrics["eval/return"] = float(result.returns[p].mean())
+            metrics["eval/episode_length"] = float(result.lengths[p].mean())
+            metrics["eval/returns"] = result.returns[p]
 
 
 def train_one(
-    agent: Population, total_timesteps: int, anneal_timesteps: int | None = None
+    agent: Population,
+    total_timesteps: int,
+    anneal_timesteps: int | None = None,
+    evaluator: Any = None,
+    eval_every: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """:func:`train` for a lone agent (a population of one): yields its metrics."""
-    for members in train(agent, total_timesteps, anneal_timesteps):
+    for members in train(agent, total_timesteps, anneal_timesteps, evaluator, eval_every):
         if members[0] is not None:
             yield members[0]
 

@@ -12,6 +12,9 @@ class FakeRunner:
     Records every run (env, seed, first and last step, checkpoint paths) in ``calls``.
     ``diverge_below``: learning rates under it give a NaN loss (a divergence).
     ``interrupt_on_call``: raise KeyboardInterrupt when that run (0-based) starts.
+    With ``spec.eval_episodes`` it evaluates as the agents do (every ``eval_every`` steps
+    and at the end): ``eval/return`` is ``1000 - quality + step / 1000``, so evaluation
+    ranks trials the other way round from training.
     """
 
     def __init__(self, diverge_below=0.0, interrupt_on_call=None):
@@ -34,13 +37,18 @@ class FakeRunner:
         while step + batch <= spec.total_timesteps:
             step += batch
             loss = math.nan if lr < self.diverge_below else 1.0
-            yield {
+            metrics = {
                 "global_step": step,
                 "rewards": quality + step / 1000 + spec.seed,
                 "explained_variance": 0.5,
                 "episode_length": 10.0,
                 "losses/value_loss": loss,
             }
+            every = spec.eval_every or spec.total_timesteps
+            last = step + batch > spec.total_timesteps
+            if spec.eval_episodes and (last or step // every > (step - batch) // every):
+                metrics["eval/return"] = 1000.0 - quality + step / 1000
+            yield metrics
         os.makedirs(spec.save, exist_ok=True)
         with open(os.path.join(spec.save, "state.json"), "w") as f:
             json.dump({"step": step}, f)

@@ -118,6 +118,11 @@ def test_flags_override_the_file():
         ({}, {"set": ["learning_rate=9"]}, "--set: learning_rate=9.0 is outside"),
         ({}, {"name": "../escape"}, "name: '../escape'"),
         ({"space": {"learning_rate": 1e-3}}, {}, "nothing left to search"),
+        ({"eval_every": -5}, {}, "eval_every: must be at least 0"),
+        ({"eval_episodes": 0, "eval_every": 1000}, {}, "eval_episodes: must be at least 1"),
+        ({"score_from": "test"}, {}, "score_from: unknown score source 'test'"),
+        ({"eval_episodes": 5}, {}, "eval_episodes: nothing evaluates; set eval_every"),
+        ({}, {"eval_episodes": 5}, "--eval-episodes: nothing evaluates"),
     ],
 )
 def test_errors_name_the_field(data, flags, message):

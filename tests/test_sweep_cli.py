@@ -241,3 +241,15 @@ def test_a_sweep_directory_from_before_the_registry_still_resumes(tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps(old))
     with pytest.raises(sweep_cli.UsageError, match="exists with a different options"):
         sweep_cli.check_directory(str(tmp_path), grid)
+
+
+def test_a_sweep_written_before_evaluation_existed_still_resumes(tmp_path):
+    sweep = sweep_cli.config.build({}, {})
+    old = sweep.to_json()
+    for name in sweep_cli.config.ADDED_FIELDS:
+        del old[name]
+    results.write_definition(str(tmp_path), "sweep", json.loads(json.dumps(old)))
+    sweep_cli.check_directory(str(tmp_path), sweep)  # the defaults: resumes
+    evaluated = sweep_cli.config.build({}, {"score_from": "eval"})
+    with pytest.raises(sweep_cli.UsageError, match="different score_from"):
+        sweep_cli.check_directory(str(tmp_path), evaluated)

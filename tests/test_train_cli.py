@@ -22,6 +22,8 @@ from tfhparam import train
         (["--preset", "nope"], "unknown preset 'nope'"),
         (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
         (["--agent", "dqn", "--buffer-size", "10"], "buffer_size=10 is outside its domain"),
+        (["--eval-every", "0"], "--eval-every must be positive, got 0"),
+        (["--eval-episodes", "-1"], "--eval-episodes must be positive, got -1"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):

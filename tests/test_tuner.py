@@ -142,6 +142,47 @@ def test_scores_normalize_average_seeds_and_aggregate_envs(population, tmp_path)
 
 
 @BATCHING
+def test_with_score_from_eval_a_run_is_worth_its_last_evaluation(population, tmp_path):
+    runner = FakeRunner()
+    _, tuner = make_tuner(
+        tmp_path,
+        runner,
+        strategy="random",
+        trials=3,
+        population=population,
+        eval_every=2048,
+        score_from="eval",
+    )
+    tuner.search()
+    for trial in tuner.oracle.trials.values():
+        lr = trial.hyperparameters.values["learning_rate"]
+        quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+        # 7 rollouts of 512 steps: evaluated at 2048 and at the end, 3584
+        assert trial.score == pytest.approx(1000.0 - quality + 3.584)
+        with open(os.path.join(tuner.trial_dir(trial.trial_id), "result.json")) as f:
+            (run,) = json.load(f)["runs"]
+        assert run["eval_return"] == pytest.approx(trial.score)
+    # the results rank by the evaluation: the worst learner by training returns first
+    rows = tuner.results()
+    assert [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
+
+
+def test_without_evaluation_runs_are_not_evaluated(tmp_path):
+    runner = FakeRunner()
+    seen = []
+    _, tuner = make_tuner(
+        tmp_path,
+        lambda spec: seen.append(spec) or runner(spec),
+        strategy="random",
+        trials=1,
+    )
+    tuner.search()
+    assert [s.eval_episodes for s in seen] == [0]
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.score < 200  # training returns, not the fake evaluation's
+
+
+@BATCHING
 def test_a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on(population, tmp_path):
     runner = FakeRunner(diverge_below=1e-3)
     _, tuner = make_tuner(

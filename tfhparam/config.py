@@ -36,7 +36,7 @@ import yaml
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
 from tfhparam import strategies
-from tfhparam.scoring import AGGREGATES
+from tfhparam.scoring import AGGREGATES, SCORE_FROM
 
 STRATEGIES = strategies.NAMES
 PRUNERS = strategies.PRUNERS
@@ -96,6 +96,9 @@ class Sweep:
     options: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTION_DEFAULTS))
     prune: str = "none"
     env_backend: str = "auto"
+    eval_every: int = 0  # env steps between evaluations; 0: none (only at the end for eval)
+    eval_episodes: int = 10
+    score_from: str = "train"  # train: training episodes' returns; eval: the last evaluation's
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -122,6 +125,9 @@ class Sweep:
             "options": self.options,
             "prune": self.prune,
             "env_backend": self.env_backend,
+            "eval_every": self.eval_every,
+            "eval_episodes": self.eval_episodes,
+            "score_from": self.score_from,
         }
 
 
@@ -277,7 +283,13 @@ FIELDS = (
     Field("seed", "int", minimum=0),
     Field("last_n", "int", minimum=1),
     Field("aggregate", "choice", AGGREGATES, "aggregate"),
+    Field("eval_every", "int", minimum=0),
+    Field("eval_episodes", "int", minimum=1),
+    Field("score_from", "choice", SCORE_FROM, "score source"),
 )
+# Fields added after sweeps were first written: a sweep.json without one was run with
+# this value (so it still resumes).
+ADDED_FIELDS = {"eval_every": 0, "eval_episodes": 10, "score_from": "train"}
 # Every key a sweep file may hold: the scalar fields and the structured ones.
 FILE_KEYS = {field.name for field in FIELDS} | {"envs", "space", "strategy_options"}
 
@@ -489,7 +501,26 @@ def _check_budget(
 
 
 # After the scalar fields, in this order: each may read what the ones before it set.
-STRUCTURED = (_check_strategy, _read_envs, _read_space, _read_options, _check_budget)
+def _check_evaluation(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """``eval_episodes`` only where something evaluates."""
+    given = "eval_episodes" in flags or "eval_episodes" in data
+    if given and sweep.eval_every == 0 and sweep.score_from == "train":
+        label = "--eval-episodes" if "eval_episodes" in flags else f"{where}eval_episodes"
+        raise SweepError(
+            f"{label}: nothing evaluates; set eval_every (--eval-every) or score_from: eval"
+        )
+
+
+STRUCTURED = (
+    _check_strategy,
+    _read_envs,
+    _read_space,
+    _read_options,
+    _check_budget,
+    _check_evaluation,
+)
 
 
 def _largest_batch(sweep: Sweep) -> int:

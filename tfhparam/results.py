@@ -249,7 +249,7 @@ def read_definition(project_dir: str) -> dict[str, Any] | None:
 
 def best_command(definition: Mapping[str, Any], row: Row) -> str:
     """A trial as a ready-to-run ``python -m tfhparam.train`` command (its first env, its
-    budget, the sweep's fixed hparams and its own)."""
+    budget, the sweep's evaluation, fixed hparams and its own)."""
     steps = row.get("steps") or definition["total_timesteps"]
     words = [
         "python",
@@ -264,6 +264,10 @@ def best_command(definition: Mapping[str, Any], row: Row) -> str:
     ]
     if definition.get("env_backend", "auto") != "auto":
         words += ["--env-backend", definition["env_backend"]]
+    if definition.get("eval_every"):
+        words += ["--eval-every", str(definition["eval_every"])]
+    if definition.get("eval_every") or definition.get("score_from") == "eval":
+        words += ["--eval-episodes", str(definition.get("eval_episodes", 10))]
     for name, value in {**definition["fixed"], **row["hparams"]}.items():
         words += [
             f"--{name.replace('_', '-')}",

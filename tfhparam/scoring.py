@@ -1,6 +1,7 @@
 """Scores as CleanRL's Tuner computes them, as pure functions.
 
-A run's value is the mean of its logged ``rewards`` over its last N iterations. With target
+A run's value is the mean of its logged ``rewards`` over its last N iterations (or, with
+``score_from: eval``, the mean return of its last evaluation: ``agents.evaluation``). With target
 scores an env's value is normalized ``(x - low) / (high - low)`` (0 = ``low``, 1 = ``high``);
 seeds are averaged per env, and envs aggregated by mean or median into the trial's score.
 """
@@ -12,6 +13,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 AGGREGATES = ("mean", "median")
+# Where a run's value comes from: its training episodes, or its last evaluation's.
+SCORE_FROM = ("train", "eval")
 
 
 def run_value(rewards: Sequence[float], last_n: int) -> float:

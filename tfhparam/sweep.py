@@ -52,6 +52,19 @@ def build_parser() -> Parser:
     add("--aggregate", help="how envs combine: mean or median")
     add("--last-n", type=int, help="iterations averaged into a run's value (default 10)")
     add("--seed", type=int, help="the sweep's seed: same seed, same trials (default 0)")
+    add(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="evaluate each run every STEPS env steps and at the end: episodes on env seeds "
+        "of their own, deterministic policy (default 0: no evaluation)",
+    )
+    add("--eval-episodes", type=int, metavar="N", help="episodes an evaluation plays (10)")
+    add(
+        "--score-from",
+        help="a run's value: train (its last training episodes, default) or eval (its last "
+        "evaluation; evaluates at the end at least)",
+    )
     add("--overwrite", action="store_true", help="delete an existing sweep of this name")
     add("--results", action="store_true", help="print the results of an existing sweep")
     add(
@@ -69,14 +82,13 @@ def build_parser() -> Parser:
     add(
         "--inter-op-threads",
         type=int,
-        help="TensorFlow inter-op threads (default: 1 when the process trains "
-        "populations, else its cores; 0: TensorFlow's default)",
+        help="TensorFlow inter-op threads (default 1; 0: TensorFlow's default)",
     )
     add(
         "--intra-op-threads",
         type=int,
         help="TensorFlow intra-op threads (default: the process's cores when it trains "
-        "populations, else 1; 0: TensorFlow's default)",
+        "populations with in-graph envs, else 1; 0: TensorFlow's default)",
     )
     add("--quiet", action="store_true", help="no progress lines")
     add("--verbose", action="store_true", help="TensorFlow's start-up and info logging too")
@@ -104,6 +116,9 @@ def resolve(args) -> config.Sweep:
         "set": args.set or [],
         "prune": args.prune,
         "env_backend": args.env_backend,
+        "eval_every": args.eval_every,
+        "eval_episodes": args.eval_episodes,
+        "score_from": args.score_from,
     }
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
@@ -141,7 +156,7 @@ def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = Fa
             definition["options"] = {
                 k: v for k, v in definition["options"].items() if k in accepted
             }
-    differing = [k for k in wanted if existing.get(k) != wanted[k]]
+    differing = [k for k in wanted if existing.get(k, config.ADDED_FIELDS.get(k)) != wanted[k]]
     if differing:
         raise UsageError(
             f"sweep {sweep.name!r} in {project_dir} exists with a different "
@@ -199,10 +214,12 @@ def worker_population(sweep: config.Sweep, workers: int) -> int:
 
 def threads(args, sweep: config.Sweep, population: int | str, processes_sharing: int):
     """``(inter_op, intra_op)`` for one of ``processes_sharing`` processes on this machine:
-    the flags where given, else :func:`agents.thread_counts` for its share of the cores."""
+    the flags where given, else :func:`agents.thread_counts` for its share of the cores
+    (as for in-graph envs only when every env of the sweep is one)."""
     populations = population != 1 and sweep.agent in agents.POPULATION_AGENTS
+    in_graph = all(agents.runs_in_graph(env, sweep.env_backend) for env in sweep.envs)
     cores = max(1, (os.cpu_count() or 1) // processes_sharing)
-    inter_op, intra_op = agents.thread_counts(populations, cores)
+    inter_op, intra_op = agents.thread_counts(populations, in_graph, cores)
     return (
         inter_op if args.inter_op_threads is None else args.inter_op_threads,
         intra_op if args.intra_op_threads is None else args.intra_op_threads,

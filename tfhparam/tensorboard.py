@@ -34,6 +34,12 @@ METRICS = (
     ("pruned", "1 if the pruner stopped the trial early (its score is then partial)"),
 )
 
+# ...and those of runs that are evaluated (agents.evaluation).
+EVAL_METRICS = (
+    ("eval/return", "mean return of the last evaluation (deterministic policy, own seeds)"),
+    ("eval/episode_length", "mean episode length of the last evaluation"),
+)
+
 STATUS = {
     "running": api_pb2.STATUS_RUNNING,
     "success": api_pb2.STATUS_SUCCESS,
@@ -42,8 +48,10 @@ STATUS = {
 }
 
 
-def metrics() -> list[hp.Metric]:
-    return [hp.Metric(tag, display_name=tag, description=text) for tag, text in METRICS]
+def metrics(evaluated: bool = False) -> list[hp.Metric]:
+    """The HParams tab's metrics; with ``evaluated`` the evaluation's too."""
+    tags = METRICS + (EVAL_METRICS if evaluated else ())
+    return [hp.Metric(tag, display_name=tag, description=text) for tag, text in tags]
 
 
 class RunWriter:
@@ -95,10 +103,13 @@ class RunWriter:
         self._writer.close()
 
 
-def write_hparams_config(logdir: str, hparams: Sequence[hp.HParam]) -> None:
-    """Writes the experiment's ``hparams_config`` (hparams with domains, and the metrics)."""
+def write_hparams_config(
+    logdir: str, hparams: Sequence[hp.HParam], evaluated: bool = False
+) -> None:
+    """Writes the experiment's ``hparams_config`` (hparams with domains, and the metrics:
+    the evaluation's too when runs are ``evaluated``)."""
     writer = RunWriter(logdir)
-    writer._write(hp.hparams_config_pb(list(hparams), metrics()))
+    writer._write(hp.hparams_config_pb(list(hparams), metrics(evaluated)))
     writer.close()
 
 

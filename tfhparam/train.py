@@ -39,6 +39,19 @@ def build_parser(agent: str | None) -> Parser:
         default="auto",
         help="auto: TensorFlow's version of classic-control envs (faster); gymnasium: its own",
     )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="evaluate every STEPS env steps and at the end: episodes on env seeds of their "
+        "own, the deterministic policy, no learning (logged as eval/return)",
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        metavar="N",
+        help="episodes an evaluation plays (default 10; alone: evaluate only at the end)",
+    )
     parser.add_argument("--save", metavar="DIR", help="write a checkpoint here at the end")
     parser.add_argument("--restore", metavar="DIR", help="continue from this checkpoint")
     parser.add_argument(
@@ -70,6 +83,10 @@ def parse(argv: Sequence[str]):
     if args.total_timesteps <= 0:
         raise UsageError(f"--total-timesteps must be positive, got {args.total_timesteps}")
     check_env_id(args.env, args.agent)
+    for flag in ("eval_every", "eval_episodes"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     space = agents.space(args.agent)
     given = [(k[3:], v) for k, v in vars(args).items() if k.startswith("hp_") and v is not None]
     presets = agents.presets(args.agent)
@@ -96,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(error), prog=PROG)
     quiet.start(args.verbose)  # before TensorFlow is imported
 
-    inter_op, intra_op = agents.thread_counts(populations=False, cores=os.cpu_count() or 1)
+    inter_op, intra_op = agents.thread_counts(
+        populations=False,
+        in_graph=agents.runs_in_graph(args.env, args.env_backend),
+        cores=os.cpu_count() or 1,
+    )
     agents.configure_threads(
         inter_op if args.inter_op_threads is None else args.inter_op_threads, intra_op
     )
@@ -110,18 +131,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             agent.restore(args.restore)
     except (EnvError, ValueError, FileNotFoundError) as error:
         fail(str(error), prog=PROG)
+    evaluator = None
+    if args.eval_every or args.eval_episodes:
+        from agents.evaluation import Evaluator
+
+        evaluator = Evaluator(agent, args.eval_episodes or 10)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = os.path.join(args.logdir, f"{args.env}__{args.agent}__{args.seed}__{stamp}")
-    write_hparams_config(run_dir, agents.space(args.agent).hparams)
+    write_hparams_config(run_dir, agents.space(args.agent).hparams, evaluator is not None)
     writer = RunWriter(run_dir)
     writer.session_start({**hparams, "env": args.env, "seed": args.seed}, group=run_dir)
 
     recent: deque[float] = deque(maxlen=20)
     start, last_print, status, steps = time.perf_counter(), 0.0, "success", 0
+    evaluated = ""
     try:
-        for metrics in module.train(agent, args.total_timesteps):
+        for metrics in module.train(
+            agent, args.total_timesteps, evaluator=evaluator, eval_every=args.eval_every
+        ):
             recent.extend(metrics["episode_returns"].tolist())
+            if "eval/returns" in metrics:
+                returns = metrics["eval/returns"]
+                evaluated = (
+                    f"; evaluation at step {metrics['global_step']}: {returns.mean():.1f} "
+                    f"+- {returns.std():.1f} over {len(returns)} episodes"
+                )
             writer.scalars(metrics["global_step"], metrics)
             steps = metrics["global_step"]
             losses = [v for k, v in metrics.items() if k.startswith("losses/")]
@@ -150,13 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save and status == "success":
             agent.save(args.save)
         agent.close()
+        if evaluator is not None:
+            evaluator.close()
 
     elapsed = time.perf_counter() - start
     mean = f"{sum(recent) / len(recent):.1f}" if recent else "n/a"
     print(
         f"{args.agent} on {args.env}: {steps} steps in {elapsed:.1f}s "
         f"({format_count(steps / max(elapsed, 1e-9))} steps/s), mean return of last "
-        f"{len(recent)} episodes {mean}; logs in {run_dir}"
+        f"{len(recent)} episodes {mean}{evaluated}; logs in {run_dir}"
     )
     return 0 if status == "success" else 1
 

@@ -48,6 +48,8 @@ class RunSpec:
     save: str  # checkpoint directory written at the end
     restore: str | None = None  # checkpoint to continue from (Hyperband promotion, PBT)
     env_backend: str = "auto"  # auto: TensorFlow's classic-control envs; or gymnasium
+    eval_every: int = 0  # env steps between evaluations (0: only at the end, if any)
+    eval_episodes: int = 0  # episodes an evaluation plays; 0: no evaluation
 
 
 Runner = Callable[[RunSpec], Iterator[Mapping[str, Any]]]
@@ -72,18 +74,33 @@ def train_run(spec: RunSpec) -> Iterator[Mapping[str, Any]]:
     agent = module.make_agent(
         spec.env_id, spec.hparams, seed=spec.seed, env_backend=spec.env_backend
     )
+    evaluator = None
     try:
         if spec.restore:
             agent.restore(spec.restore)
-        yield from module.train(agent, spec.total_timesteps, spec.anneal_timesteps)
+        if spec.eval_episodes:
+            from agents.evaluation import Evaluator
+
+            evaluator = Evaluator(agent, spec.eval_episodes)
+        yield from module.train(
+            agent,
+            spec.total_timesteps,
+            spec.anneal_timesteps,
+            evaluator=evaluator,
+            eval_every=spec.eval_every or None,
+        )
         agent.save(spec.save)
     finally:
         agent.close()
+        if evaluator is not None:
+            evaluator.close()
 
 
 # Populations kept for reuse, by shape: a new batch of the same shape resets one in place
-# and runs its compiled program again (no tracing, no XLA compilation).
+# and runs its compiled program again (no tracing, no XLA compilation). Their evaluators
+# (by shape and episode count) likewise.
 _POPULATIONS: dict[tuple, Any] = {}
+_EVALUATORS: dict[tuple, Any] = {}
 _KEEP_POPULATIONS = 4
 
 
@@ -117,7 +134,22 @@ def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
                     group.stop(member)
         if errors:
             yield [{"error": errors[p]} if p in errors else None for p in range(len(specs))]
-        for members in population.train(group, first.total_timesteps, first.anneal_timesteps):
+        evaluator = None
+        if first.eval_episodes:
+            evaluator = _EVALUATORS.get((key, first.eval_episodes))
+            if evaluator is None or evaluator.agent is not group:
+                from agents.evaluation import Evaluator
+
+                evaluator = Evaluator(group, first.eval_episodes)
+                _EVALUATORS[(key, first.eval_episodes)] = evaluator
+        runs = population.train(
+            group,
+            first.total_timesteps,
+            first.anneal_timesteps,
+            evaluator=evaluator,
+            eval_every=first.eval_every or None,
+        )
+        for members in runs:
             yield members
             for member in stopped:
                 group.stop(member)
@@ -133,6 +165,10 @@ def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
                 _POPULATIONS.pop(next(iter(_POPULATIONS))).close()
         else:
             group.close()
+        for evaluator_key in [
+            k for k, e in _EVALUATORS.items() if e.agent is not _POPULATIONS.get(k[0])
+        ]:
+            _EVALUATORS.pop(evaluator_key).close()
 
 
 def lockstep(runner: Runner) -> PopulationRunner:
@@ -250,12 +286,13 @@ class _Reports:
         run_index: int,
         step: int,
         start: int,
-        rewards: list[float],
+        value: float,
         run_values: Mapping[str, list[float]],
     ) -> None:
+        """Sends the reports due at ``step``; ``value`` is the run's value so far (NaN:
+        none yet)."""
         length = max(spec.total_timesteps - start, 1)
         due = min(int((step - start) * self.reports // length), self.reports)
-        value = scoring.run_value(rewards, self.tuner.last_n)
         while self.sent.get(run_index, 0) < due and not math.isnan(value):
             self.sent[run_index] = self.sent.get(run_index, 0) + 1
             so_far = {env: list(v) for env, v in run_values.items()}
@@ -302,6 +339,7 @@ class _RunLog:
         self.run_index = run_index
         self.writer: RunWriter | None = None  # opened by start(), when the run trains
         self.rewards: list[float] = []
+        self.evals: list[float] = []  # eval/return of each evaluation
         self.metrics: Mapping[str, Any] = {}
         self.last_step = 0
 
@@ -335,11 +373,20 @@ class _RunLog:
                 )
         if "rewards" in metrics:
             self.rewards.append(float(metrics["rewards"]))
+        if "eval/return" in metrics:
+            self.evals.append(float(metrics["eval/return"]))
         self.tuner._progress.tick(spec, step, self.rewards)
         if self.state.reports:
             self.state.reports.tick(
-                spec, self.run_index, step, self.state.start, self.rewards, self.state.run_values
+                spec, self.run_index, step, self.state.start, self.value(), self.state.run_values
             )
+
+    def value(self) -> float:
+        """The run's value so far (NaN: none yet): the mean of its last ``last_n`` logged
+        ``rewards``, or with ``score_from`` eval its last evaluation's mean return."""
+        if self.tuner.score_from == "eval":
+            return scoring.run_value(self.evals, 1)
+        return scoring.run_value(self.rewards, self.tuner.last_n)
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -348,9 +395,10 @@ class _RunLog:
             TrialFailed: no episode ended in the run.
         """
         spec, state = self.spec, self.state
-        value = scoring.run_value(self.rewards, self.tuner.last_n)
+        value = self.value()
         if math.isnan(value):
-            raise TrialFailed(f"no episode finished ({spec.env_id}, seed {spec.seed})")
+            what = "no evaluation ran" if self.tuner.score_from == "eval" else "no episode finished"
+            raise TrialFailed(f"{what} ({spec.env_id}, seed {spec.seed})")
         state.run_values[spec.env_id].append(value)
         state.result["runs"].append(
             {
@@ -360,6 +408,7 @@ class _RunLog:
                 "steps": int(self.metrics.get("global_step", 0)),
                 "explained_variance": self.metrics.get("explained_variance"),
                 "episode_length": self.metrics.get("episode_length"),
+                "eval_return": self.evals[-1] if self.evals else None,
             }
         )
 
@@ -394,6 +443,12 @@ class RLTuner(kt_internals.BaseTuner):
             one run at a time.
         population_runner: trains runs together (default: real populations, or
             :func:`lockstep` over a custom ``runner``).
+        eval_every: env steps between a run's evaluations (``agents.evaluation``: episodes
+            on env seeds of their own, the deterministic policy), logged as
+            ``eval/return``; 0: none, or only the final one with ``score_from`` eval.
+        eval_episodes: episodes an evaluation plays.
+        score_from: ``train`` (a run's value from its training episodes' ``rewards``) or
+            ``eval`` (its last evaluation's mean return; every run is evaluated at its end).
     """
 
     def __init__(
@@ -416,7 +471,16 @@ class RLTuner(kt_internals.BaseTuner):
         env_backend: str = "auto",
         population: int | str = "auto",
         population_runner: PopulationRunner | None = None,
+        eval_every: int = 0,
+        eval_episodes: int = 10,
+        score_from: str = "train",
     ):
+        if score_from not in scoring.SCORE_FROM:
+            raise ValueError(f"score_from must be one of {scoring.SCORE_FROM}, not {score_from!r}")
+        if int(eval_every) < 0 or int(eval_episodes) < 1:
+            raise ValueError("eval_every must be 0 or more and eval_episodes 1 or more")
+        self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
+        self.score_from = score_from
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -481,6 +545,9 @@ class RLTuner(kt_internals.BaseTuner):
             last_n=sweep.last_n,
             seed=sweep.seed,
             env_backend=sweep.env_backend,
+            eval_every=sweep.eval_every,
+            eval_episodes=sweep.eval_episodes,
+            score_from=sweep.score_from,
             directory=directory,
             project_name=sweep.name,
             **kwargs,
@@ -576,11 +643,15 @@ class RLTuner(kt_internals.BaseTuner):
             "aggregate": self.aggregate,
             "last_n": self.last_n,
             "env_backend": self.env_backend,
+            "eval_every": self.eval_every,
+            "eval_episodes": self.eval_episodes,
+            "score_from": self.score_from,
         }
         results.write_definition(self.project_dir, "tuner", definition)
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
-            write_hparams_config(self.project_dir, self.session_hparams())
+            evaluated = bool(self.eval_every) or self.score_from == "eval"
+            write_hparams_config(self.project_dir, self.session_hparams(), evaluated)
             with open(marker, "w") as f:
                 json.dump({"written": time.time()}, f)
 
@@ -800,6 +871,8 @@ class RLTuner(kt_internals.BaseTuner):
             os.path.join(run_dir, "checkpoint"),
             None,
             self.env_backend,
+            self.eval_every,
+            self.eval_episodes if self.eval_every or self.score_from == "eval" else 0,
         )
         log = _RunLog(self, state, spec, run_dir, run_index)
         if state.parent is not None:

@@ -1,0 +1,101 @@
+"""``python -m tfhparam.evaluate``: a saved agent's evaluation printed and written beside
+its checkpoint; a run evaluated as it trains; bad input exits 2 with one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfhparam import train
+
+
+def run(*args):
+    """The command as a user runs it (no TF_CPP_MIN_LOG_LEVEL of the suite's: quiet start)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", "tfhparam.evaluate", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    status = train.main(
+        [
+            *("--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64"),
+            *("--hidden-size", "16", "--eval-every", "128", "--eval-episodes", "3"),
+            *("--logdir", str(root / "logs"), "--save", str(root / "run" / "checkpoint")),
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    return root
+
+
+def test_training_with_evaluation_logs_eval_scalars(checkpoint, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (run_dir,) = (checkpoint / "logs").iterdir()
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("eval/return")]
+    assert steps == [128, 256]
+    assert "eval/episode_length" in events.Tags()["scalars"]
+
+
+def test_a_checkpoint_is_evaluated_and_the_figures_written_beside_it(checkpoint):
+    out = run(str(checkpoint / "run"), "--episodes", "7", "--render", str(checkpoint / "a.gif"))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    assert "ppo on CartPole-v1 (seed 1, step 256), deterministic policy, 7 episodes" in out.stdout
+    with open(checkpoint / "run" / "checkpoint" / "evaluation.json") as f:
+        record = json.load(f)
+    assert record["episodes"] == 7 and len(record["returns"]) == 7
+    assert record["mean"] == pytest.approx(sum(record["returns"]) / 7)
+    assert (
+        record["min"] <= record["iqm_low"] <= record["iqm"] <= record["iqm_high"] <= record["max"]
+    )
+    assert record["returns"] == [float(n) for n in record["lengths"]]  # CartPole: 1 a step
+    assert os.path.getsize(checkpoint / "a.gif") > 0
+    with open(checkpoint / "a.gif", "rb") as f:
+        assert f.read(6) == b"GIF89a"
+    again = run(str(checkpoint / "run" / "checkpoint"), "--episodes", "7", "--quiet")
+    assert again.returncode == 0
+    with open(checkpoint / "run" / "checkpoint" / "evaluation.json") as f:
+        assert json.load(f)["returns"] == record["returns"]  # the same episodes again
+    stochastic = run(str(checkpoint / "run"), "--episodes", "7", "--stochastic", "--round", "2")
+    assert "stochastic policy" in stochastic.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}"], "no checkpoint in"),
+        (["{run}", "--episodes", "0"], "--episodes must be positive, got 0"),
+        (["{run}", "--round", "-1"], "--round must be 0 or more"),
+        (["{run}", "--render", "x.mp4"], "--render writes a GIF"),
+        (["{sweep}"], "is a sweep directory"),
+        (["{damaged}"], "no checkpoint in"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(checkpoint, args, message):
+    (checkpoint / "sweep").mkdir(exist_ok=True)
+    (checkpoint / "sweep" / "sweep.json").write_text("{}")
+    (checkpoint / "damaged").mkdir(exist_ok=True)
+    (checkpoint / "damaged" / "meta.json").write_bytes(b"\xff\xfe not json")
+    paths = {
+        "missing": str(checkpoint / "nowhere"),
+        "run": str(checkpoint / "run"),
+        "sweep": str(checkpoint / "sweep"),
+        "damaged": str(checkpoint / "damaged"),
+    }
+    out = run(*(a.format(**paths) for a in args))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr

@@ -1,0 +1,176 @@
+"""``python -m tfhparam.evaluate PATH``: evaluate a saved agent on episodes of its own.
+
+``PATH`` is a checkpoint directory (a trial run's ``checkpoint``, a ``--save`` directory)
+or a run directory holding one. The agent plays ``--episodes`` episodes on evaluation env
+seeds (``agents.evaluation``: never a training seed's), with the deterministic policy
+unless ``--stochastic``, learning nothing. Prints the mean, std, min, max and the IQM with
+its 95% bootstrap interval, and writes them with every episode's return to
+``evaluation.json`` in the checkpoint directory (a later save there replaces it with the
+checkpoint). ``--render FILE.gif`` records the first episode as an animated GIF (Pillow:
+the ``render`` extra).
+
+Exit status: 0 done, 2 bad input (no checkpoint there, a damaged one, a bad flag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from tfhparam import quiet, stats
+from tfhparam.cli import Parser, UsageError, fail
+
+PROG = "python -m tfhparam.evaluate"
+RESULT_FILE = "evaluation.json"
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Evaluate a saved agent on episodes of its own.")
+    parser.add_argument("path", help="a checkpoint directory, or a run directory holding one")
+    parser.add_argument("--episodes", type=int, default=100, help="episodes to play (100)")
+    parser.add_argument(
+        "--stochastic", action="store_true", help="sample actions (default: deterministic)"
+    )
+    parser.add_argument(
+        "--round",
+        type=int,
+        default=0,
+        help="which evaluation's env seeds (0); another round plays other episodes",
+    )
+    parser.add_argument("--render", metavar="FILE.gif", help="record the first episode")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--verbose", action="store_true", help="TensorFlow's own logging too")
+    return parser
+
+
+def checkpoint_dir(path: str) -> str:
+    """The checkpoint directory ``path`` names: itself, or its ``checkpoint``.
+
+    Raises:
+        UsageError: neither holds a checkpoint.
+    """
+    for candidate in (path, os.path.join(path, "checkpoint")):
+        if os.path.isfile(os.path.join(candidate, "meta.json")):
+            return candidate
+    if os.path.isfile(os.path.join(path, "sweep.json")):
+        raise UsageError(
+            f"{path} is a sweep directory; evaluate a trial's run, e.g. "
+            f"{os.path.join(path, 'trial_0', 'ENV', 'seed_S')}"
+        )
+    raise UsageError(f"no checkpoint in {path} (no meta.json there or in {path}/checkpoint)")
+
+
+def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
+    """Plays one episode of ``agent`` on a rendering copy of its env (the first
+    evaluation episode's seed) and writes its frames to ``path``; returns the frame count.
+    """
+    import gymnasium as gym
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    from agents.evaluation import episode_limit, evaluation_seeds
+
+    for driver in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # pygame draws off screen
+        os.environ.setdefault(driver, "dummy")
+    env = gym.make(agent.env_id, render_mode="rgb_array")
+    seed = evaluation_seeds(agent.seeds[:1], round_)[0]
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    keys = tf.constant([seed], tf.int64)
+    for step in range(episode_limit(agent.env_id)):
+        batch = tf.constant(np.asarray(obs, np.float32)[None, None])
+        action = agent.act(batch, greedy, keys, tf.constant(step, tf.int64)).numpy()[0, 0]
+        obs, _, terminated, truncated, _ = env.step(action)
+        frames.append(env.render())
+        if terminated or truncated:
+            break
+    fps = env.metadata.get("render_fps") or 30
+    env.close()
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return len(images)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    quiet.start(args.verbose)
+    try:
+        if args.episodes < 1:
+            raise UsageError(f"--episodes must be positive, got {args.episodes}")
+        if args.round < 0:
+            raise UsageError(f"--round must be 0 or more, got {args.round}")
+        if args.render:
+            if not args.render.lower().endswith(".gif"):
+                raise UsageError(f"--render writes a GIF: name a .gif file, not {args.render}")
+            try:
+                import PIL  # noqa: F401
+            except ImportError:
+                raise UsageError("--render needs Pillow: pip install -e '.[render]'") from None
+        directory = checkpoint_dir(args.path)
+    except UsageError as error:
+        fail(str(error), prog=PROG)
+
+    import agents
+    from agents import checkpoints
+    from agents.envs import EnvError
+    from agents.evaluation import Evaluator
+
+    agents.configure_threads(1, 1)  # a lone agent's small ops: each inline
+    try:
+        agent = checkpoints.load_agent(directory)
+    except (ValueError, EnvError, KeyError, OSError) as error:
+        fail(f"{directory}: {error}", prog=PROG)
+    greedy = not args.stochastic
+    try:
+        if not args.quiet:
+            print(f"evaluating {directory}: {args.episodes} episodes", flush=True)
+        evaluator = Evaluator(agent, args.episodes)
+        result = evaluator(args.round, greedy=greedy)
+        evaluator.close()
+        frames = render_gif(agent, args.round, greedy, args.render) if args.render else 0
+    finally:
+        agent.close()
+
+    summary = result.summary(0)
+    returns = [float(x) for x in result.returns[0]]
+    iqm_low, iqm_high = stats.interval([returns], "iqm")
+    meta = checkpoints.read_meta(directory)
+    record = {
+        "algorithm": meta["algorithm"],
+        "env": meta["env_id"],
+        "seed": meta["seed"],
+        "global_step": meta["global_step"],
+        "policy": "deterministic" if greedy else "stochastic",
+        "round": args.round,
+        **summary,
+        "iqm": stats.aggregate([returns], "iqm"),
+        "iqm_low": iqm_low,
+        "iqm_high": iqm_high,
+        "returns": returns,
+        "lengths": [int(x) for x in result.lengths[0]],
+    }
+    with open(os.path.join(directory, RESULT_FILE), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    print(
+        f"{record['algorithm']} on {record['env']} (seed {record['seed']}, step "
+        f"{record['global_step']}), {record['policy']} policy, {summary['episodes']} episodes: "
+        f"mean {summary['mean']:.2f} +- {summary['std']:.2f} (min {summary['min']:.2f}, "
+        f"max {summary['max']:.2f}), IQM {record['iqm']:.2f} [95% CI {iqm_low:.2f}, "
+        f"{iqm_high:.2f}], length {summary['episode_length']:.1f}; written to "
+        f"{os.path.join(directory, RESULT_FILE)}"
+        + (f"; {frames} frames in {args.render}" if args.render else "")
+    )
+    if summary["complete"] < summary["episodes"]:
+        print(
+            f"{summary['episodes'] - summary['complete']} episode(s) reached the step limit "
+            "before they ended: their returns are partial",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
