@@ -80,7 +80,8 @@ def test_a_checkpoint_is_evaluated_and_the_figures_written_beside_it(checkpoint)
         (["{run}", "--episodes", "0"], "--episodes must be positive, got 0"),
         (["{run}", "--round", "-1"], "--round must be 0 or more"),
         (["{run}", "--render", "x.mp4"], "--render writes a GIF"),
-        (["{sweep}"], "is a sweep directory"),
+        (["{sweep}", "--render", "x.gif"], "are for a checkpoint"),
+        (["{run}", "--top", "2"], "are for a sweep directory"),
         (["{damaged}"], "no checkpoint in"),
     ],
 )
@@ -99,3 +100,32 @@ def test_bad_input_exits_2_with_one_line(checkpoint, args, message):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
+
+
+def test_a_sweep_tests_its_best_on_held_out_seeds_and_evaluate_reruns_the_phase(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    sweep = [
+        *(sys.executable, "-m", "tfhparam.sweep", "--name", "t", "--logdir", str(tmp_path)),
+        *("--trials", "2", "--total-timesteps", "256", "--workers", "1"),
+        *("--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16"),
+        *("--test-seeds", "2", "--test-top", "1", "--test-episodes", "2"),
+    ]
+    out = subprocess.run(sweep, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "[test] trial" in out.stdout and "test IQM 95% CI" in out.stdout
+    project = tmp_path / "t"
+    rows = json.loads((project / "results.json").read_text())
+    assert [r.get("test_score") is not None for r in rows] == [True, False]
+    with open(project / "test" / "settings.json") as f:
+        assert json.load(f)["test_seeds"] == [2**29, 2**29 + 1]
+    again = run(str(project), "--top", "2", "--test-seeds", "2", "--episodes", "2")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("[test] trial") == 1  # the first configuration was kept
+    rows = json.loads((project / "results.json").read_text())
+    assert all(r.get("test_score") is not None for r in rows)
+    assert rows[0]["test_score"] >= rows[1]["test_score"]  # ranked by test score
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "sweep.json").write_text("{}")
+    refused = run(str(empty))
+    assert refused.returncode == 2 and "holds no results yet" in refused.stderr

@@ -99,6 +99,8 @@ class Sweep:
     eval_every: int = 0  # env steps between evaluations; 0: none (only at the end for eval)
     eval_episodes: int = 10
     score_from: str = "train"  # train: training episodes' returns; eval: the last evaluation's
+    # The test phase after the search (tfhparam.heldout): seeds (0: none), top, episodes.
+    test: dict[str, int] = dataclasses.field(default_factory=lambda: dict(TEST_DEFAULTS))
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -128,6 +130,7 @@ class Sweep:
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
             "score_from": self.score_from,
+            "test": dict(self.test),
         }
 
 
@@ -290,8 +293,12 @@ FIELDS = (
 # Fields added after sweeps were first written: a sweep.json without one was run with
 # this value (so it still resumes).
 ADDED_FIELDS = {"eval_every": 0, "eval_episodes": 10, "score_from": "train"}
+# Fields a resume may change: the test phase runs after the search, on its results.
+CHANGEABLE_ON_RESUME = ("test",)
 # Every key a sweep file may hold: the scalar fields and the structured ones.
-FILE_KEYS = {field.name for field in FIELDS} | {"envs", "space", "strategy_options"}
+FILE_KEYS = {field.name for field in FIELDS} | {"envs", "space", "strategy_options", "test"}
+# test: {seeds, top, episodes}: 0 seeds (no test phase), the top 3, 10 episodes a run.
+TEST_DEFAULTS = {"seeds": 0, "top": 3, "episodes": 10}
 
 
 def _whole(value: Any, minimum: float, label: str) -> int:
@@ -513,6 +520,28 @@ def _check_evaluation(
         )
 
 
+def _read_test(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str) -> None:
+    """``test: {seeds, top, episodes}`` and ``--test-seeds`` / ``--test-top`` /
+    ``--test-episodes``."""
+    given = data.get("test", {})
+    if not isinstance(given, dict):
+        raise SweepError(f"{where}test: expected {{seeds: K, top: M, episodes: N}}")
+    unknown = set(given) - set(TEST_DEFAULTS)
+    if unknown:
+        raise SweepError(
+            f"{where}test.{sorted(unknown)[0]}: unknown; known: {', '.join(TEST_DEFAULTS)}"
+        )
+    test = {}
+    for name, default in TEST_DEFAULTS.items():
+        flag = f"test_{name}"
+        if flag in flags:
+            value, label = flags[flag], f"--test-{name}"
+        else:
+            value, label = given.get(name, default), f"{where}test.{name}"
+        test[name] = _whole(value, 0 if name == "seeds" else 1, label)
+    sweep.test = test
+
+
 STRUCTURED = (
     _check_strategy,
     _read_envs,
@@ -520,6 +549,7 @@ STRUCTURED = (
     _read_options,
     _check_budget,
     _check_evaluation,
+    _read_test,
 )
 
 

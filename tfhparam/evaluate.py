@@ -1,7 +1,12 @@
-"""``python -m tfhparam.evaluate PATH``: evaluate a saved agent on episodes of its own.
+"""``python -m tfhparam.evaluate PATH``: evaluate a saved agent on episodes of its own, or
+run a sweep's test phase.
 
-``PATH`` is a checkpoint directory (a trial run's ``checkpoint``, a ``--save`` directory)
-or a run directory holding one. The agent plays ``--episodes`` episodes on evaluation env
+``PATH`` is a sweep directory (``logs/NAME``): the test phase (:mod:`tfhparam.heldout`)
+runs on its results, with ``--test-seeds`` and ``--top`` (default: the sweep's own
+``test`` settings, else 5 seeds and the top 3) and ``--episodes`` (default the sweep's,
+else 10); configurations already tested under the same settings are kept. Or ``PATH`` is
+a checkpoint directory (a trial run's ``checkpoint``, a ``--save`` directory) or a run
+directory holding one. The agent plays ``--episodes`` episodes on evaluation env
 seeds (``agents.evaluation``: never a training seed's), with the deterministic policy
 unless ``--stochastic``, learning nothing. Prints the mean, std, min, max and the IQM with
 its 95% bootstrap interval, and writes them with every episode's return to
@@ -29,7 +34,13 @@ RESULT_FILE = "evaluation.json"
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Evaluate a saved agent on episodes of its own.")
     parser.add_argument("path", help="a checkpoint directory, or a run directory holding one")
-    parser.add_argument("--episodes", type=int, default=100, help="episodes to play (100)")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        help="episodes to play (a checkpoint: 100; a sweep's test runs: its own, else 10)",
+    )
+    parser.add_argument("--test-seeds", type=int, metavar="K", help="a sweep: test seeds")
+    parser.add_argument("--top", type=int, metavar="M", help="a sweep: configurations tested")
     parser.add_argument(
         "--stochastic", action="store_true", help="sample actions (default: deterministic)"
     )
@@ -54,11 +65,6 @@ def checkpoint_dir(path: str) -> str:
     for candidate in (path, os.path.join(path, "checkpoint")):
         if os.path.isfile(os.path.join(candidate, "meta.json")):
             return candidate
-    if os.path.isfile(os.path.join(path, "sweep.json")):
-        raise UsageError(
-            f"{path} is a sweep directory; evaluate a trial's run, e.g. "
-            f"{os.path.join(path, 'trial_0', 'ENV', 'seed_S')}"
-        )
     raise UsageError(f"no checkpoint in {path} (no meta.json there or in {path}/checkpoint)")
 
 
@@ -94,12 +100,48 @@ def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
     return len(images)
 
 
+def test_phase(args) -> int:
+    """The test phase of the sweep in ``args.path``."""
+    from tfhparam import heldout, lock, results
+
+    try:
+        definition = results.sweep_definition(args.path) or {}
+        if not os.path.exists(os.path.join(args.path, "results.json")):
+            raise UsageError(f"{args.path} holds no results yet: run the sweep first")
+        own = {**heldout.TestSettings().to_json(), **definition.get("test", {})}
+        settings = heldout.TestSettings(
+            seeds=args.test_seeds or own["seeds"] or 5,
+            top=args.top or own["top"],
+            episodes=args.episodes or own["episodes"],
+        )
+        lock.acquire(args.path)
+    except (results.ResultsError, lock.LockedError, UsageError) as error:
+        fail(str(error), prog=PROG)
+    try:
+        heldout.run(args.path, settings, verbose=not args.quiet)
+    except (results.ResultsError, ValueError) as error:
+        fail(str(error), prog=PROG)
+    finally:
+        lock.release(args.path)
+    print(results.text_table(results.read(args.path)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     quiet.start(args.verbose)
     try:
-        if args.episodes < 1:
-            raise UsageError(f"--episodes must be positive, got {args.episodes}")
+        for flag in ("episodes", "test_seeds", "top"):
+            value = getattr(args, flag)
+            if value is not None and value < 1:
+                raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+        if os.path.isfile(os.path.join(args.path, "sweep.json")):
+            if args.render or args.stochastic or args.round:
+                raise UsageError("--render, --stochastic and --round are for a checkpoint")
+            return test_phase(args)
+        if args.test_seeds or args.top:
+            raise UsageError("--test-seeds and --top are for a sweep directory")
+        args.episodes = args.episodes or 100
         if args.round < 0:
             raise UsageError(f"--round must be 0 or more, got {args.round}")
         if args.render:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 PRUNED = "pruned"  # a trial stopped early by a pruner (tfhparam.oracles)
+TEST_COLUMNS = ("test_score", "test_iqm", "test_low", "test_high")  # with a test phase
 STATUS_ORDER = {"completed": 0, PRUNED: 1, "failed": 2, "running": 3}  # how rows rank
 # A sweep directory's one definition file: {"sweep": the sweep command's definition
 # (config.Sweep.to_json(), checked on resume), "tuner": what the tuner trains (agent, envs,
@@ -41,6 +42,12 @@ class Row:
     rank: int | None = None  # among completed trials, 1 = best
     member: int | None = None  # PBT: its member ...
     generation: int | None = None  # ... and generation
+    # The test phase (tfhparam.heldout): the score on held-out seeds, the IQM of its runs
+    # and the IQM's 95% interval; None for a trial it did not test.
+    test_score: float | None = None
+    test_iqm: float | None = None
+    test_low: float | None = None
+    test_high: float | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -61,6 +68,13 @@ class Row:
         }
         if self.member is not None:
             data["member"], data["generation"] = self.member, self.generation
+        if self.test_score is not None:
+            data.update(
+                test_score=self.test_score,
+                test_iqm=self.test_iqm,
+                test_low=self.test_low,
+                test_high=self.test_high,
+            )
         return data
 
     @classmethod
@@ -77,8 +91,21 @@ def number(value: Any) -> str:
 
 
 def ranked(rows: Iterable[Row]) -> list[Row]:
-    """Rows best first (completed by score, then pruned, failed, running), ranks set."""
-    rows = sorted(rows, key=lambda r: (STATUS_ORDER[r.status], -(r.score or 0.0), r.trial))
+    """Rows best first (completed, then pruned, failed, running), ranks set. Completed
+    rows with a test score come first, by it (the test phase chooses the best); the others
+    by score."""
+
+    def order(r: Row) -> tuple:
+        tested = r.test_score is not None
+        return (
+            STATUS_ORDER[r.status],
+            not tested,
+            -(r.test_score or 0.0),
+            -(r.score or 0.0),
+            r.trial,
+        )
+
+    rows = sorted(rows, key=order)
     for position, row in enumerate(rows, 1):
         row.rank = position if row.status == "completed" else None
     return rows
@@ -125,7 +152,28 @@ def collect(project_dir: str, trials: Iterable[Any]) -> list[Row]:
                 generation=saved.get("generation"),
             )
         )
-    return ranked(rows)
+    return ranked(with_tests(project_dir, rows))
+
+
+def with_tests(project_dir: str, rows: list[Row]) -> list[Row]:
+    """``rows`` with the test scores the last test phase wrote (``test/trial_ID/result.json``
+    under the settings of ``test/settings.json``: results of an earlier phase with other
+    settings are not mixed in)."""
+    for row in rows:
+        row.test_score = row.test_iqm = row.test_low = row.test_high = None
+    settings_path = os.path.join(project_dir, "test", "settings.json")
+    if not os.path.exists(settings_path):
+        return rows
+    settings = _read_json(settings_path)
+    for row in rows:
+        path = os.path.join(project_dir, "test", f"trial_{row.trial}", "result.json")
+        saved = _read_json(path) if os.path.exists(path) else {}
+        if not isinstance(saved, dict) or saved.get("settings") != settings:
+            continue
+        if saved.get("status") == "completed":
+            row.test_score, row.test_iqm = saved.get("test_score"), saved.get("iqm")
+            row.test_low, row.test_high = saved.get("iqm_low"), saved.get("iqm_high")
+    return rows
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -143,13 +191,16 @@ def write(project_dir: str, rows: list[Row]) -> None:
         json.dumps([r.to_json() for r in rows], indent=1),
     )
     names = sorted({k for row in rows for k in row.hparams})
+    tests = TEST_COLUMNS if any(row.test_score is not None for row in rows) else ()
     tmp = os.path.join(project_dir, "results.csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["rank", "trial", "score", "status", "steps", *names, "reason"])
+        out.writerow(["rank", "trial", "score", *tests, "status", "steps", *names, "reason"])
         for row in rows:
             out.writerow(
-                [row.rank, row.trial, row.score, row.status, row.steps]
+                [row.rank, row.trial, row.score]
+                + [row[name] for name in tests]
+                + [row.status, row.steps]
                 + [row.hparams.get(n) for n in names]
                 + [row.reason]
             )
@@ -173,13 +224,22 @@ def read(project_dir: str) -> list[Row]:
 def cells(
     rows: Iterable[Row], names: list[str], steps_and_reason: bool = True
 ) -> tuple[list[str], list[list[str]]]:
-    """A table's header and body as strings: rank, trial, score, status (steps), the
-    hparams ``names`` (reason), every number in :func:`number`'s format."""
-    header = ["rank", "trial", "score", "status"]
+    """A table's header and body as strings: rank, trial, score (test score and its IQM
+    interval, when the test phase ran), status (steps), the hparams ``names`` (reason),
+    every number in :func:`number`'s format."""
+    rows = list(rows)
+    tested = any(row.test_score is not None for row in rows)
+    header = ["rank", "trial", "score", *(["test", "test IQM 95% CI"] if tested else []), "status"]
     header += ["steps", *names, "reason"] if steps_and_reason else names
     body = []
     for row in rows:
-        line = [number(row.rank) or "-", row.trial, number(row.score), row.status]
+        line = [number(row.rank) or "-", row.trial, number(row.score)]
+        if tested:
+            interval = ""
+            if row.test_score is not None:
+                interval = f"{number(row.test_low)} to {number(row.test_high)}"
+            line += [number(row.test_score), interval]
+        line.append(row.status)
         values = [number(row.hparams.get(n)) for n in names]
         line += [number(row.steps), *values, row.reason] if steps_and_reason else values
         body.append(line)

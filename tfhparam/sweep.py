@@ -65,6 +65,15 @@ def build_parser() -> Parser:
         help="a run's value: train (its last training episodes, default) or eval (its last "
         "evaluation; evaluates at the end at least)",
     )
+    add(
+        "--test-seeds",
+        type=int,
+        metavar="K",
+        help="after the search, train the best configurations again on K seeds no trial "
+        "used and evaluate them (the test phase; default 0: none)",
+    )
+    add("--test-top", type=int, metavar="M", help="configurations the test phase takes (3)")
+    add("--test-episodes", type=int, metavar="N", help="evaluation episodes a test run (10)")
     add("--overwrite", action="store_true", help="delete an existing sweep of this name")
     add("--results", action="store_true", help="print the results of an existing sweep")
     add(
@@ -119,6 +128,9 @@ def resolve(args) -> config.Sweep:
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "score_from": args.score_from,
+        "test_seeds": args.test_seeds,
+        "test_top": args.test_top,
+        "test_episodes": args.test_episodes,
     }
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
@@ -339,6 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mode == "worker":
         return 0
     tuner.write_results()
+    if sweep.test["seeds"]:
+        from tfhparam import heldout
+
+        lock.acquire(project_dir)
+        try:
+            heldout.run(project_dir, heldout.TestSettings(**sweep.test), verbose=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: rerun the same command to resume {project_dir}", file=sys.stderr)
+            return 130
+        finally:
+            lock.release(project_dir)
     show_results(project_dir)
     print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")
     return 0

@@ -40,6 +40,9 @@ EVAL_METRICS = (
     ("eval/episode_length", "mean episode length of the last evaluation"),
 )
 
+# ...and the test phase's (tfhparam.heldout), logged by its sessions under test/.
+TEST_METRICS = (("test_score", "score on held-out seeds, from evaluation episodes"),)
+
 STATUS = {
     "running": api_pb2.STATUS_RUNNING,
     "success": api_pb2.STATUS_SUCCESS,
@@ -48,9 +51,10 @@ STATUS = {
 }
 
 
-def metrics(evaluated: bool = False) -> list[hp.Metric]:
-    """The HParams tab's metrics; with ``evaluated`` the evaluation's too."""
-    tags = METRICS + (EVAL_METRICS if evaluated else ())
+def metrics(evaluated: bool = False, tested: bool = False) -> list[hp.Metric]:
+    """The HParams tab's metrics; with ``evaluated`` the evaluation's too, with ``tested``
+    the test phase's."""
+    tags = METRICS + (EVAL_METRICS if evaluated else ()) + (TEST_METRICS if tested else ())
     return [hp.Metric(tag, display_name=tag, description=text) for tag, text in tags]
 
 
@@ -104,12 +108,12 @@ class RunWriter:
 
 
 def write_hparams_config(
-    logdir: str, hparams: Sequence[hp.HParam], evaluated: bool = False
+    logdir: str, hparams: Sequence[hp.HParam], evaluated: bool = False, tested: bool = False
 ) -> None:
     """Writes the experiment's ``hparams_config`` (hparams with domains, and the metrics:
-    the evaluation's too when runs are ``evaluated``)."""
+    the evaluation's too when runs are ``evaluated``, the test phase's when ``tested``)."""
     writer = RunWriter(logdir)
-    writer._write(hp.hparams_config_pb(list(hparams), metrics(evaluated)))
+    writer._write(hp.hparams_config_pb(list(hparams), metrics(evaluated, tested)))
     writer.close()
 
 

@@ -449,6 +449,8 @@ class RLTuner(kt_internals.BaseTuner):
         eval_episodes: episodes an evaluation plays.
         score_from: ``train`` (a run's value from its training episodes' ``rewards``) or
             ``eval`` (its last evaluation's mean return; every run is evaluated at its end).
+        tested: a test phase (:mod:`tfhparam.heldout`) follows the search: the HParams
+            tab gets its ``test_score`` column.
     """
 
     def __init__(
@@ -474,13 +476,14 @@ class RLTuner(kt_internals.BaseTuner):
         eval_every: int = 0,
         eval_episodes: int = 10,
         score_from: str = "train",
+        tested: bool = False,
     ):
         if score_from not in scoring.SCORE_FROM:
             raise ValueError(f"score_from must be one of {scoring.SCORE_FROM}, not {score_from!r}")
         if int(eval_every) < 0 or int(eval_episodes) < 1:
             raise ValueError("eval_every must be 0 or more and eval_episodes 1 or more")
         self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
-        self.score_from = score_from
+        self.score_from, self.tested = score_from, bool(tested)
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -548,6 +551,7 @@ class RLTuner(kt_internals.BaseTuner):
             eval_every=sweep.eval_every,
             eval_episodes=sweep.eval_episodes,
             score_from=sweep.score_from,
+            tested=sweep.test["seeds"] > 0,
             directory=directory,
             project_name=sweep.name,
             **kwargs,
@@ -651,7 +655,7 @@ class RLTuner(kt_internals.BaseTuner):
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             evaluated = bool(self.eval_every) or self.score_from == "eval"
-            write_hparams_config(self.project_dir, self.session_hparams(), evaluated)
+            write_hparams_config(self.project_dir, self.session_hparams(), evaluated, self.tested)
             with open(marker, "w") as f:
                 json.dump({"written": time.time()}, f)
 
