@@ -31,8 +31,10 @@ setup(
         "report": ["matplotlib>=3.7"],
         # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
         "optuna": ["optuna>=3.4"],
+        # python -m tfhparam.evaluate --render FILE.gif writes its frames with Pillow.
+        "render": ["pillow>=9"],
         # ruff pinned: its format style changes between releases
-        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7", "optuna>=3.4"],
+        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7", "optuna>=3.4", "pillow>=9"],
         # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
         "docs": ["playwright>=1.40"],
     },

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tfhparam import train
+from tfhparam import evaluate, train
 
 
 def run(*args):
@@ -49,7 +49,7 @@ def test_training_with_evaluation_logs_eval_scalars(checkpoint, capsys):
     assert "eval/episode_length" in events.Tags()["scalars"]
 
 
-def test_a_checkpoint_is_evaluated_and_the_figures_written_beside_it(checkpoint):
+def test_a_checkpoint_is_evaluated_and_the_figures_written_beside_it(checkpoint, capsys):
     out = run(str(checkpoint / "run"), "--episodes", "7", "--render", str(checkpoint / "a.gif"))
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
@@ -65,12 +65,14 @@ def test_a_checkpoint_is_evaluated_and_the_figures_written_beside_it(checkpoint)
     assert os.path.getsize(checkpoint / "a.gif") > 0
     with open(checkpoint / "a.gif", "rb") as f:
         assert f.read(6) == b"GIF89a"
-    again = run(str(checkpoint / "run" / "checkpoint"), "--episodes", "7", "--quiet")
-    assert again.returncode == 0
+    # in this process from here on (one TensorFlow start-up is enough)
+    assert (
+        evaluate.main([str(checkpoint / "run" / "checkpoint"), "--episodes", "7", "--quiet"]) == 0
+    )
     with open(checkpoint / "run" / "checkpoint" / "evaluation.json") as f:
         assert json.load(f)["returns"] == record["returns"]  # the same episodes again
-    stochastic = run(str(checkpoint / "run"), "--episodes", "7", "--stochastic", "--round", "2")
-    assert "stochastic policy" in stochastic.stdout
+    evaluate.main([str(checkpoint / "run"), "--episodes", "7", "--stochastic", "--round", "2"])
+    assert "stochastic policy" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,7 @@ def test_bad_input_exits_2_with_one_line(checkpoint, args, message):
     assert len(lines) == 1 and message in lines[0], out.stderr
 
 
-def test_a_sweep_tests_its_best_on_held_out_seeds_and_evaluate_reruns_the_phase(tmp_path):
+def test_a_sweep_tests_its_best_on_held_out_seeds_and_evaluate_reruns_the_phase(tmp_path, capsys):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     sweep = [
         *(sys.executable, "-m", "tfhparam.sweep", "--name", "t", "--logdir", str(tmp_path)),
@@ -118,9 +120,9 @@ def test_a_sweep_tests_its_best_on_held_out_seeds_and_evaluate_reruns_the_phase(
     assert [r.get("test_score") is not None for r in rows] == [True, False]
     with open(project / "test" / "settings.json") as f:
         assert json.load(f)["test_seeds"] == [2**29, 2**29 + 1]
-    again = run(str(project), "--top", "2", "--test-seeds", "2", "--episodes", "2")
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.count("[test] trial") == 1  # the first configuration was kept
+    capsys.readouterr()
+    assert evaluate.main([str(project), "--top", "2", "--test-seeds", "2", "--episodes", "2"]) == 0
+    assert capsys.readouterr().out.count("[test] trial") == 1  # the first one was kept
     rows = json.loads((project / "results.json").read_text())
     assert all(r.get("test_score") is not None for r in rows)
     assert rows[0]["test_score"] >= rows[1]["test_score"]  # ranked by test score

@@ -90,6 +90,16 @@ def test_a_configuration_that_fails_its_test_is_recorded_and_the_phase_goes_on(t
     assert len([r for r in results.read(project) if r.test_score is not None]) == 2
 
 
+def test_a_configuration_is_tested_once_whichever_trials_share_it():
+    rows = [
+        results.Row("0", 0.5, "completed", hparams={"learning_rate": 1e-3}),
+        results.Row("1", 0.9, "completed", hparams={"learning_rate": 1e-3}),  # its promotion
+        results.Row("2", 0.7, "completed", hparams={"learning_rate": 3e-4}),
+        results.Row("3", None, "failed", hparams={"learning_rate": 1e-4}),
+    ]
+    assert [r.trial for r in heldout.chosen_rows(rows, 3)] == ["1", "2"]
+
+
 def test_bad_settings_and_missing_sweeps_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least 1"):
         heldout.run(str(tmp_path), heldout.TestSettings(0, 1, 1))

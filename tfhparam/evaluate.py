@@ -152,11 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError:
                 raise UsageError("--render needs Pillow: pip install -e '.[render]'") from None
         directory = checkpoint_dir(args.path)
-    except UsageError as error:
+        from agents import checkpoints  # (no TensorFlow yet)
+
+        meta = checkpoints.read_meta(directory)
+    except (UsageError, ValueError) as error:
         fail(str(error), prog=PROG)
 
     import agents
-    from agents import checkpoints
     from agents.envs import EnvError
     from agents.evaluation import Evaluator
 
@@ -179,7 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = result.summary(0)
     returns = [float(x) for x in result.returns[0]]
     iqm_low, iqm_high = stats.interval([returns], "iqm")
-    meta = checkpoints.read_meta(directory)
     record = {
         "algorithm": meta["algorithm"],
         "env": meta["env_id"],

@@ -80,9 +80,16 @@ def read_result(project_dir: str, trial: str) -> dict[str, Any] | None:
 
 
 def chosen_rows(rows: Sequence[results.Row], top: int) -> list[results.Row]:
-    """The ``top`` completed rows by tuning score (ties by trial id)."""
+    """The ``top`` completed rows by tuning score (ties by trial id), one a configuration:
+    a Hyperband trial and its promotion share their hparams, and only the better is taken."""
     done = [r for r in rows if r.status == "completed" and r.score is not None]
-    return sorted(done, key=lambda r: (-r.score, r.trial))[:top]
+    chosen, seen = [], set()
+    for row in sorted(done, key=lambda r: (-r.score, r.trial)):
+        key = json.dumps(row.hparams, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(row)
+    return chosen[:top]
 
 
 def run(
