@@ -169,6 +169,33 @@ def test_pbt_sweeps_get_a_schedule_figure(tmp_path):
     assert "pbt_schedule" not in report.write_report(fake_sweep(tmp_path / "plain"))
 
 
+def test_a_tested_sweep_draws_its_held_out_scores(tmp_path):
+    from tfhparam import heldout
+    from tfhparam.tuner import lockstep
+
+    directory = fake_sweep(tmp_path, diverge_below=0.0)
+    heldout.run(directory, heldout.TestSettings(2, 4, 3), lockstep(FakeRunner()), verbose=False)
+    paths = report.write_report(directory)
+    pixels = matplotlib.image.imread(paths["test_scores"])
+    assert pixels[..., :3].std() > 0.05
+    with open(paths["report.md"]) as f:
+        markdown = f.read()
+    assert "## Held-out seeds" in markdown and "test_scores.png" in markdown
+    rows = table_rows(markdown, "rank")
+    tested = [r for r in rows if r["test"]]
+    assert len(tested) == 4 and tested[0]["rank"] == "1"
+    # the fake evaluation inverts training's order: the correlation says so
+    assert report.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert "Spearman): -1.00" in markdown
+
+
+def test_an_untested_sweep_has_no_held_out_section(finished):
+    paths = report.write_report(finished)
+    assert "test_scores" not in paths
+    with open(paths["report.md"]) as f:
+        assert "Held-out seeds" not in f.read()
+
+
 def test_a_running_sweep_reports_its_running_trial(tmp_path):
     directory = fake_sweep(tmp_path)
     # a trial that has started: Keras Tuner's trial.json and a half-written event file

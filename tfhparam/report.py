@@ -524,6 +524,70 @@ def plot_importance(sweep: Sweep, values: dict[str, float] | None, path: str) ->
     plt.close(fig)
 
 
+def _tested(sweep: Sweep) -> list[results.Row]:
+    """Rows with a test score (the test phase, ``tfhparam.heldout``), best test first."""
+    rows = [row for row in sweep.rows if row.test_score is not None]
+    return sorted(rows, key=lambda row: -row.test_score)
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho of two score lists (average ranks for ties); NaN under 3 points or
+    when either list is constant."""
+    from scipy.stats import rankdata
+
+    if len(x) < 3:
+        return math.nan
+    ranks = [rankdata(v) for v in (x, y)]
+    if min(np.std(r) for r in ranks) == 0:
+        return math.nan
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+def plot_test_scores(sweep: Sweep, path: str) -> None:
+    """Left: each tested configuration's test score with the IQM's 95% interval, beside
+    its tuning score. Right: tuning against test score, the diagonal drawn."""
+    plt = _pyplot()
+    rows = _tested(sweep)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    positions = np.arange(len(rows))
+    tests = np.array([row.test_score for row in rows])
+    lows = np.array([row.test_low for row in rows])
+    highs = np.array([row.test_high for row in rows])
+    iqms = np.array([row.test_iqm for row in rows])
+    left.errorbar(
+        positions,
+        iqms,
+        yerr=[iqms - lows, highs - iqms],
+        fmt="o",
+        color="tab:blue",
+        capsize=4,
+        label="test IQM, 95% CI",
+    )
+    left.scatter(positions, tests, marker="s", color="tab:green", label="test score", zorder=3)
+    left.scatter(
+        positions, [row.score for row in rows], marker="x", color="tab:orange", label="tuning score"
+    )
+    left.set_xticks(positions, [f"trial {row.trial}" for row in rows], rotation=30)
+    left.set_ylabel("score")
+    left.set_title("Held-out seeds: the tested configurations")
+    left.legend(fontsize=8)
+    tuning = [row.score for row in rows]
+    right.scatter(tuning, tests, color="tab:blue")
+    for row in rows:
+        right.annotate(row.trial, (row.score, row.test_score), fontsize=8)
+    bounds = [min(tuning + list(tests)), max(tuning + list(tests))]
+    right.plot(bounds, bounds, color="gray", linestyle="--", linewidth=1, label="test = tuning")
+    rho = rank_correlation(tuning, list(tests))
+    rho_text = "n/a" if math.isnan(rho) else f"{rho:+.2f}"
+    right.set_title(f"Tuning against test score (Spearman {rho_text})")
+    right.set_xlabel("tuning score (the search's seeds)")
+    right.set_ylabel("test score (held-out seeds)")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------------------------------
 # The page: one list of blocks, rendered as Markdown and as HTML
 # ---------------------------------------------------------------------------------------
@@ -600,6 +664,21 @@ def blocks(
             )
         )
     out.append(("image", images["importance"]))
+    if "test_scores" in images:
+        tested = _tested(sweep)
+        rho = rank_correlation([r.score for r in tested], [r.test_score for r in tested])
+        out.append(("heading", "Held-out seeds"))
+        out.append(
+            (
+                "text",
+                f"The test phase trained the top {len(tested)} configurations again on seeds "
+                "no trial used and evaluated them (deterministic policy); the best is chosen "
+                "by test score. Intervals: stratified bootstrap, 95%, of the IQM of the test "
+                "runs. Rank correlation of tuning and test scores (Spearman): "
+                f"{'n/a' if math.isnan(rho) else f'{rho:+.2f}'}.",
+            )
+        )
+        out.append(("image", images["test_scores"]))
     if "pbt_schedule" in images:
         out.append(("heading", "PBT schedules"))
         out.append(
@@ -698,6 +777,10 @@ def write_report(
     plot_parallel_coordinates(sweep, paths["parallel_coordinates"])
     importances = importance(sweep)
     plot_importance(sweep, importances, paths["importance"])
+    if _tested(sweep):
+        images["test_scores"] = "test_scores.png"
+        paths["test_scores"] = os.path.join(output, images["test_scores"])
+        plot_test_scores(sweep, paths["test_scores"])
     if pbt_members(sweep):
         images["pbt_schedule"] = "pbt_schedule.png"
         paths["pbt_schedule"] = os.path.join(output, images["pbt_schedule"])
