@@ -8,6 +8,25 @@ TENSORFLOW = [
     "tensorflow>=2.16; platform_system != 'Linux' or platform_machine != 'x86_64'",
 ]
 
+# Optional parts, each an extra; "all" installs every one.
+OPTIONAL = {
+    # python -m tfhparam.report draws its figures with matplotlib.
+    "report": ["matplotlib>=3.7"],
+    # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
+    "optuna": ["optuna>=3.4"],
+    # python -m tfhparam.evaluate --render FILE.gif writes its frames with Pillow.
+    "render": ["pillow>=9"],
+    # gymnasium's MuJoCo (HalfCheetah-v5, ...) and Box2D (LunarLander-v3, ...) envs.
+    "mujoco": ["gymnasium[mujoco]>=1.0"],
+    "box2d": ["gymnasium[box2d]>=1.0"],
+}
+ALL = sorted({requirement for group in OPTIONAL.values() for requirement in group})
+# The tests cover every optional part, so the dev extra installs them all; ruff pinned: its
+# format style changes between releases.
+DEV = ["pytest>=8", "ruff==0.17.6", *ALL]
+# docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
+DOCS = ["playwright>=1.40"]
+
 setup(
     name="tfhparam",
     version="0.1.0",
@@ -26,16 +45,5 @@ setup(
         "keras-tuner[bayesian]>=1.4.7,<1.5",
         "pyyaml>=6.0",
     ],
-    extras_require={
-        # python -m tfhparam.report draws its figures with matplotlib.
-        "report": ["matplotlib>=3.7"],
-        # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
-        "optuna": ["optuna>=3.4"],
-        # python -m tfhparam.evaluate --render FILE.gif writes its frames with Pillow.
-        "render": ["pillow>=9"],
-        # ruff pinned: its format style changes between releases
-        "dev": ["pytest>=8", "ruff==0.17.6", "matplotlib>=3.7", "optuna>=3.4", "pillow>=9"],
-        # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
-        "docs": ["playwright>=1.40"],
-    },
+    extras_require={**OPTIONAL, "all": ALL, "dev": DEV, "docs": DOCS},
 )

@@ -157,6 +157,37 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"agents.{name}")
 
 
+# MuJoCo warnings gymnasium's own model files raise with MuJoCo 3 and 4: not actionable.
+_MUJOCO_NOTICES = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+def route_mujoco_warnings(env_id: str) -> None:
+    """For a MuJoCo env: MuJoCo's warnings become Python warnings instead of lines in
+    ``MUJOCO_LOG.TXT`` in the working directory (MuJoCo's default), except the notices
+    gymnasium's own model files raise (:data:`_MUJOCO_NOTICES`). Idempotent; nothing for
+    other envs (MuJoCo is not imported)."""
+    import gymnasium as gym
+
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return
+    if not entry.startswith("gymnasium.envs.mujoco"):
+        return
+    try:
+        import mujoco
+    except ImportError:
+        return
+
+    def warn(message: str) -> None:
+        if not any(notice in message for notice in _MUJOCO_NOTICES):
+            import warnings
+
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(warn)
+
+
 def runs_in_graph(env_id: str, env_backend: str = "auto") -> bool:
     """Whether ``env_id`` runs as TensorFlow ops under ``env_backend`` (so a whole
     iteration is one XLA program), without importing TensorFlow."""

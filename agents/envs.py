@@ -51,6 +51,7 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
         raise EnvError(f"unknown env id {env_id!r}: {error}") from None
+    agents.route_mujoco_warnings(env_id)
     if spec.vector_entry_point is not None:
         env = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
     else:
@@ -73,6 +74,21 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
         env.close()
         raise EnvError(f"{env_id}: actions must be Discrete or a flat Box, got {act_space}")
     return env
+
+
+def keeps_state_when_pickled(env: gym.vector.VectorEnv) -> bool:
+    """Whether pickling ``env`` keeps its episodes: not for gymnasium's ``EzPickle`` envs
+    (MuJoCo, Box2D), which pickle their constructor's arguments only."""
+    copies = getattr(env, "envs", [env])
+    return not any(isinstance(copy.unwrapped, gym.utils.EzPickle) for copy in copies)
+
+
+def restart_seed(seed: int, restarts: int) -> int:
+    """The env seed of a restored run's ``restarts``-th new start (envs whose state a
+    checkpoint cannot hold): a hash of both in [2**28, 2**29), below test seeds and
+    evaluation seeds, above the seeds runs are given."""
+    hashed = np.random.SeedSequence([int(seed) % 2**63, int(restarts), 0x72657374])
+    return 2**28 + int(hashed.generate_state(1)[0]) % (2**28 - 2**16)
 
 
 def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
@@ -99,18 +115,48 @@ def choose_backend(env_id: str, env_backend: str) -> str:
 
 
 class EnvRunner:
-    """One gymnasium vector env plus its episode bookkeeping, in NumPy (picklable)."""
+    """One gymnasium vector env plus its episode bookkeeping, in NumPy (picklable).
 
-    def __init__(self, env: gym.vector.VectorEnv, seed: int):
+    A checkpoint pickles it. Envs that pickle their whole state (classic control) continue
+    their episodes exactly. Gymnasium's ``EzPickle`` envs (MuJoCo, Box2D) pickle only their
+    constructor's arguments, so an unpickled copy would resume mid-episode from a state it
+    does not have (Box2D's then fails on its first step); for those the runner pickles its
+    env id, seed and a restart count instead, and an unpickled runner starts new episodes
+    from :func:`restart_seed` (the weights and everything else of the run continue
+    exactly).
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, seed: int, restarts: int = 0):
         self.env = env
+        self.restarts = int(restarts)
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
         """Fresh episodes in every copy from ``seed``, as a new env would start them."""
-        self.obs, _ = self.env.reset(seed=int(seed))
+        self.seed = int(seed)
+        self.obs, _ = self.env.reset(seed=self.seed)
         self.returns = np.zeros(self.env.num_envs)
         self.lengths = np.zeros(self.env.num_envs)
         self.prev_done = np.zeros(self.env.num_envs, bool)
+
+    def __getstate__(self) -> dict:
+        if keeps_state_when_pickled(self.env):
+            return self.__dict__
+        return {
+            "env_id": self.env.envs[0].spec.id,  # a SyncVectorEnv: EzPickle copies
+            "num_envs": self.env.num_envs,
+            "seed": self.seed,
+            "restarts": self.restarts,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        if "env" in state:
+            self.__dict__.update(state)
+            return
+        env = make_vec_env(state["env_id"], state["num_envs"])
+        restarts = state["restarts"] + 1
+        self.__init__(env, restart_seed(state["seed"], restarts), restarts)
+        self.seed = state["seed"]  # the run's own, for the next restart
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps every copy: ``(obs [N, D], info [N, C])`` float32."""

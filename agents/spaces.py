@@ -224,6 +224,19 @@ PRESETS = {
             "norm_obs": True,
             "norm_reward": True,
         },
+        # MuJoCo (HalfCheetah-v5, Hopper-v5, ...): CleanRL's ppo_continuous_action.py.
+        "mujoco": {
+            "num_envs": 1,
+            "num_steps": 2048,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "update_epochs": 10,
+            "num_minibatches": 32,
+            "learning_rate": 3e-4,
+            "ent_coef": 0.0,
+            "norm_obs": True,
+            "norm_reward": True,
+        },
     },
 }
 for _agent, _presets in PRESETS.items():

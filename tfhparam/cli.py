@@ -25,23 +25,36 @@ def fail(message: str, prog: str = "tfhparam", status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
+# Env families whose packages are optional extras of tfhparam (setup.py).
+ENV_EXTRAS = {"gymnasium.envs.mujoco": "mujoco", "gymnasium.envs.box2d": "box2d"}
+
+
 def check_env_id(env_id: str, agent: str | None = None) -> None:
-    """Raises UsageError for an env id gymnasium does not know, or whose actions ``agent``
-    cannot take (DQN needs Discrete actions; only then is the env built to look)."""
+    """Raises UsageError for an env id gymnasium does not know, one whose package is not
+    installed (naming the extra to install), or one whose actions ``agent`` cannot take
+    (DQN needs Discrete actions). Builds one copy of the env to look."""
     import gymnasium as gym
 
     import agents
 
     try:
-        gym.spec(env_id)
+        spec = gym.spec(env_id)
     except gym.error.Error as error:
         raise UsageError(f"unknown env id {env_id!r}: {error}") from None
-    if agent in agents.DISCRETE_ONLY:
+    agents.route_mujoco_warnings(env_id)
+    try:
         env = gym.make(env_id)
-        action_space = env.action_space
-        env.close()
-        if not isinstance(action_space, gym.spaces.Discrete):
-            raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
+    except gym.error.DependencyNotInstalled as error:
+        entry = str(spec.entry_point)
+        extra = next((x for prefix, x in ENV_EXTRAS.items() if entry.startswith(prefix)), None)
+        hint = f"pip install 'tfhparam[{extra}]'" if extra else "install the package it names"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "missing package"
+        message = f"{env_id} needs a package that is not installed ({reason}): {hint}"
+        raise UsageError(message) from None
+    action_space = env.action_space
+    env.close()
+    if agent in agents.DISCRETE_ONLY and not isinstance(action_space, gym.spaces.Discrete):
+        raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
 
 
 def format_count(n: float) -> str:

@@ -77,10 +77,12 @@ def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
     import tensorflow as tf
     from PIL import Image
 
+    import agents
     from agents.evaluation import episode_limit, evaluation_seeds
 
     for driver in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # pygame draws off screen
         os.environ.setdefault(driver, "dummy")
+    agents.route_mujoco_warnings(agent.env_id)
     env = gym.make(agent.env_id, render_mode="rgb_array")
     seed = evaluation_seeds(agent.seeds[:1], round_)[0]
     obs, _ = env.reset(seed=seed)
