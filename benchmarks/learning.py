@@ -3,11 +3,14 @@
     python benchmarks/learning.py --agent ppo --env CartPole-v1 --steps 500000 --target 475
     python benchmarks/learning.py --agent ppo --env Pendulum-v1 --preset continuous \
         --steps 300000 --target -400
+    python benchmarks/learning.py --agent ppo --env HalfCheetah-v5 --preset mujoco \
+        --steps 1000000 --target 1000 --seeds 1
 
 Prints one line per seed and a summary (median, seeds reaching the target).
 """
 
 import argparse
+import os
 import statistics
 import time
 from collections import deque
@@ -25,7 +28,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, required=True)
     args = parser.parse_args()
 
-    agents.configure_threads()
+    in_graph = agents.runs_in_graph(args.env)
+    agents.configure_threads(*agents.thread_counts(False, in_graph, os.cpu_count() or 1))
     module = agents.load(args.agent)
     hparams = agents.presets(args.agent).get(args.preset, {}) if args.preset else {}
     finals = []

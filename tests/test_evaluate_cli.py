@@ -104,28 +104,45 @@ def test_bad_input_exits_2_with_one_line(checkpoint, args, message):
     assert len(lines) == 1 and message in lines[0], out.stderr
 
 
-def test_a_sweep_tests_its_best_on_held_out_seeds_and_evaluate_reruns_the_phase(tmp_path, capsys):
+def test_a_sweep_tests_its_best_on_held_out_seeds_resumes_after_kill_9_and_evaluate_reruns(
+    tmp_path, capsys
+):
+    import glob
+    import signal
+    import time
+
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     sweep = [
         *(sys.executable, "-m", "tfhparam.sweep", "--name", "t", "--logdir", str(tmp_path)),
-        *("--trials", "2", "--total-timesteps", "256", "--workers", "1"),
+        *("--trials", "3", "--total-timesteps", "256", "--workers", "1"),
         *("--set", "num_envs=2", "--set", "num_steps=64", "--set", "hidden_size=16"),
-        *("--test-seeds", "2", "--test-top", "1", "--test-episodes", "2"),
+        *("--test-seeds", "2", "--test-top", "2", "--test-episodes", "2"),
     ]
+    project = tmp_path / "t"
+    process = subprocess.Popen(sweep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 240
+    while not glob.glob(str(project / "test" / "trial_*" / "result.json")):
+        assert process.poll() is None and time.time() < deadline, "no test result appeared"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # while the second configuration trains
+    process.wait()
+    (finished,) = glob.glob(str(project / "test" / "trial_*" / "result.json"))
+    kept = open(finished, "rb").read()
     out = subprocess.run(sweep, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
-    assert "[test] trial" in out.stdout and "test IQM 95% CI" in out.stdout
-    project = tmp_path / "t"
+    assert out.stdout.count("[test] trial") == 1  # the second only: the first was kept
+    assert open(finished, "rb").read() == kept
+    assert "test IQM 95% CI" in out.stdout
     rows = json.loads((project / "results.json").read_text())
-    assert [r.get("test_score") is not None for r in rows] == [True, False]
+    assert [r.get("test_score") is not None for r in rows] == [True, True, False]
     with open(project / "test" / "settings.json") as f:
         assert json.load(f)["test_seeds"] == [2**29, 2**29 + 1]
     capsys.readouterr()
-    assert evaluate.main([str(project), "--top", "2", "--test-seeds", "2", "--episodes", "2"]) == 0
-    assert capsys.readouterr().out.count("[test] trial") == 1  # the first one was kept
+    assert evaluate.main([str(project), "--top", "3", "--test-seeds", "2", "--episodes", "2"]) == 0
+    assert capsys.readouterr().out.count("[test] trial") == 1  # the third; two were kept
     rows = json.loads((project / "results.json").read_text())
     assert all(r.get("test_score") is not None for r in rows)
-    assert rows[0]["test_score"] >= rows[1]["test_score"]  # ranked by test score
+    assert rows[0]["test_score"] >= rows[1]["test_score"] >= rows[2]["test_score"]
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "sweep.json").write_text("{}")
