@@ -187,6 +187,12 @@ def test_a_tested_sweep_draws_its_held_out_scores(tmp_path):
     # the fake evaluation inverts training's order: the correlation says so
     assert report.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert "Spearman): -1.00" in markdown
+    chances = table_rows(markdown, "trial")
+    assert len(chances) == 3 and chances[0]["test score"] == tested[1]["test"]
+    header = [k for k in chances[0] if k.startswith("P(trial")][0]
+    assert header == f"P(trial {tested[0]['trial']} beats it) [95% CI]"
+    for row in chances:  # the fake's runs differ by configuration: the best beats each
+        assert row[header].startswith("1.00 [")
 
 
 def test_an_untested_sweep_has_no_held_out_section(finished):

@@ -543,6 +543,45 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(*ranks)[0, 1])
 
 
+def improvement_table(sweep: Sweep) -> tuple[list[str], list[list[str]]] | None:
+    """The test-best configuration against each other tested one: the probability that a
+    run of the best beats a run of the other on the same env (test runs, normalized as the
+    score is) with its 95% stratified bootstrap interval (:mod:`tfhparam.stats`)."""
+    from tfhparam import heldout, stats
+
+    tested = _tested(sweep)
+    targets = {
+        k: tuple(v) for k, v in ((sweep.definition or {}).get("target_scores") or {}).items()
+    }
+
+    def by_env(row: results.Row) -> list[list[float]] | None:
+        saved = heldout.read_result(sweep.directory, row.trial) or {}
+        values: dict[str, list[float]] = {}
+        for run in saved.get("runs", []):
+            value = run["value"]
+            if run["env"] in targets:
+                low, high = targets[run["env"]]
+                value = (value - low) / (high - low)
+            values.setdefault(run["env"], []).append(value)
+        return [values[env] for env in sorted(values)] if values else None
+
+    if len(tested) < 2 or by_env(tested[0]) is None:
+        return None
+    best = by_env(tested[0])
+    body = []
+    for row in tested[1:]:
+        other = by_env(row)
+        if other is None or len(other) != len(best):
+            continue
+        low, high = stats.improvement_interval(best, other)
+        chance = stats.probability_of_improvement(best, other)
+        body.append(
+            [row.trial, results.number(row.test_score), f"{chance:.2f} [{low:.2f}, {high:.2f}]"]
+        )
+    header = ["trial", "test score", f"P(trial {tested[0].trial} beats it) [95% CI]"]
+    return (header, body) if body else None
+
+
 def plot_test_scores(sweep: Sweep, path: str) -> None:
     """Left: each tested configuration's test score with the IQM's 95% interval, beside
     its tuning score. Right: tuning against test score, the diagonal drawn."""
@@ -679,6 +718,18 @@ def blocks(
             )
         )
         out.append(("image", images["test_scores"]))
+        table = improvement_table(sweep)
+        if table:
+            out.append(
+                (
+                    "text",
+                    f"The probability that a test run of trial {tested[0].trial} (the best by "
+                    "test score) scores above a test run of another tested configuration on "
+                    "the same env (ties count half; Agarwal et al. 2021), with its "
+                    "stratified bootstrap interval:",
+                )
+            )
+            out.append(("table", table))
     if "pbt_schedule" in images:
         out.append(("heading", "PBT schedules"))
         out.append(
