@@ -11,7 +11,8 @@ seeds (``agents.evaluation``: never a training seed's), with the deterministic p
 unless ``--stochastic``, learning nothing. Prints the mean, std, min, max and the IQM with
 its 95% bootstrap interval, and writes them with every episode's return to
 ``evaluation.json`` in the checkpoint directory (a later save there replaces it with the
-checkpoint). ``--render FILE.gif`` records the first episode as an animated GIF (Pillow:
+checkpoint). ``--render FILE.gif`` records one more episode, on gymnasium's rendering copy
+of the env seeded with the evaluation's first env seed, as an animated GIF (Pillow:
 the ``render`` extra).
 
 Exit status: 0 done, 2 bad input (no checkpoint there, a damaged one, a bad flag).
@@ -50,7 +51,7 @@ def build_parser() -> Parser:
         default=0,
         help="which evaluation's env seeds (0); another round plays other episodes",
     )
-    parser.add_argument("--render", metavar="FILE.gif", help="record the first episode")
+    parser.add_argument("--render", metavar="FILE.gif", help="record an episode as a GIF")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--verbose", action="store_true", help="TensorFlow's own logging too")
     return parser
@@ -69,9 +70,9 @@ def checkpoint_dir(path: str) -> str:
 
 
 def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
-    """Plays one episode of ``agent`` on a rendering copy of its env (the first
-    evaluation episode's seed) and writes its frames to ``path``; returns the frame count.
-    """
+    """Plays one episode of ``agent`` on gymnasium's rendering copy of its env, seeded
+    with the evaluation's first env seed (with our TensorFlow envs that is another episode
+    than the evaluation's first), and writes its frames to ``path``; returns the count."""
     import gymnasium as gym
     import numpy as np
     import tensorflow as tf
