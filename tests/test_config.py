@@ -123,6 +123,7 @@ def test_flags_override_the_file():
         ({"score_from": "test"}, {}, "score_from: unknown score source 'test'"),
         ({"eval_episodes": 5}, {}, "eval_episodes: nothing evaluates; set eval_every"),
         ({}, {"eval_episodes": 5}, "--eval-episodes: nothing evaluates"),
+        ({"value": "area"}, {}, "value: unknown run value 'area'; choose from last_n, auc"),
     ],
 )
 def test_errors_name_the_field(data, flags, message):

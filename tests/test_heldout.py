@@ -13,9 +13,17 @@ from tfhparam.tensorboard import read_scalars
 from tfhparam.tuner import RLTuner, lockstep
 
 
-def searched(tmp_path, trials=4, **fields):
-    sweep = config.build({"total_timesteps": 2048, "name": "s", "trials": trials, **fields})
-    tuner = RLTuner.from_sweep(sweep, str(tmp_path), runner=FakeRunner(), verbose=False)
+def searched(tmp_path, trials=4, runner=None, **fields):
+    by_trials = fields.get("strategy", "random") in config.BY_TRIALS
+    sweep = config.build(
+        {
+            "total_timesteps": 2048,
+            "name": "s",
+            **({"trials": trials} if by_trials else {}),
+            **fields,
+        }
+    )
+    tuner = RLTuner.from_sweep(sweep, str(tmp_path), runner=runner or FakeRunner(), verbose=False)
     tuner.search()
     return tuner.project_dir
 
@@ -27,6 +35,27 @@ def test_test_seeds_are_disjoint_from_every_tuning_seed():
     assert not tuning & set(seeds) and all(s < 2 * heldout.TEST_SEED_START for s in seeds)
     with pytest.raises(ValueError, match="too large"):
         heldout.test_seeds(10**6, 3)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"strategy": "random", "seeds": 3},
+        {"strategy": "hyperband", "strategy_options": {"max_epochs": 3, "factor": 3}},
+        {"strategy": "pbt", "strategy_options": {"population_size": 4, "generations": 2}},
+    ],
+    ids=["random", "hyperband", "pbt"],
+)
+def test_test_runs_never_use_a_seed_any_tuning_run_used(fields, tmp_path):
+    tuning = FakeRunner()
+    project = searched(tmp_path, runner=tuning, **fields)
+    testing = FakeRunner()
+    heldout.run(project, heldout.TestSettings(4, 3, 2), lockstep(testing), verbose=False)
+    tuning_seeds = {call["seed"] for call in tuning.calls}  # promotions and PBT members too
+    test_seeds = {call["seed"] for call in testing.calls}
+    assert tuning_seeds and test_seeds == set(heldout.test_seeds(0, 4))
+    assert not tuning_seeds & test_seeds
+    assert all(call["restore"] is None for call in testing.calls)  # trained from scratch
 
 
 def test_the_top_configurations_are_tested_and_the_best_is_chosen_by_test_score(tmp_path):

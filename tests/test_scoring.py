@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tfhparam.scoring import normalize, run_value, trial_score
+from tfhparam.scoring import auc, normalize, run_value, trial_score
 
 
 def test_run_value_is_the_mean_of_the_last_n_logged_rewards():
@@ -31,3 +31,13 @@ def test_unnormalized_envs_and_missing_values():
     assert math.isnan(trial_score({"CartPole-v1": [float("nan"), 1.0]}))
     with pytest.raises(ValueError):
         trial_score({"CartPole-v1": [1.0]}, aggregate="max")
+
+
+def test_auc_is_the_step_weighted_mean_of_the_curve():
+    assert auc([0, 10], [0.0, 10.0]) == 5.0  # a straight line: its midpoint
+    # 10 steps at mean 1.5, then 30 steps at mean 3.0: (15 + 90) / 40
+    assert auc([0, 10, 40], [1.0, 2.0, 4.0]) == pytest.approx(105 / 40)
+    assert auc([5], [7.0]) == 7.0
+    assert math.isnan(auc([], []))
+    with pytest.raises(ValueError, match="2 steps for 1 values"):
+        auc([1, 2], [1.0])

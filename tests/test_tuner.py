@@ -167,6 +167,19 @@ def test_with_score_from_eval_a_run_is_worth_its_last_evaluation(population, tmp
     assert [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
 
 
+@BATCHING
+def test_with_value_auc_a_run_is_worth_the_area_under_its_curve(population, tmp_path):
+    _, tuner = make_tuner(
+        tmp_path, FakeRunner(), strategy="random", trials=2, population=population, value="auc"
+    )
+    tuner.search()
+    for trial in tuner.oracle.trials.values():
+        lr = trial.hyperparameters.values["learning_rate"]
+        quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+        # rewards rise linearly from step 512 to 3584: the area is their mean at the ends
+        assert trial.score == pytest.approx(quality + (0.512 + 3.584) / 2)
+
+
 def test_without_evaluation_runs_are_not_evaluated(tmp_path):
     runner = FakeRunner()
     seen = []

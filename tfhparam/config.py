@@ -36,7 +36,7 @@ import yaml
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
 from tfhparam import strategies
-from tfhparam.scoring import AGGREGATES, SCORE_FROM
+from tfhparam.scoring import AGGREGATES, SCORE_FROM, VALUES
 
 STRATEGIES = strategies.NAMES
 PRUNERS = strategies.PRUNERS
@@ -99,6 +99,7 @@ class Sweep:
     eval_every: int = 0  # env steps between evaluations; 0: none (only at the end for eval)
     eval_episodes: int = 10
     score_from: str = "train"  # train: training episodes' returns; eval: the last evaluation's
+    value: str = "last_n"  # a run's value: its curve's last_n points, or the area (auc)
     # The test phase after the search (tfhparam.heldout): seeds (0: none), top, episodes.
     test: dict[str, int] = dataclasses.field(default_factory=lambda: dict(TEST_DEFAULTS))
 
@@ -130,6 +131,7 @@ class Sweep:
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
             "score_from": self.score_from,
+            "value": self.value,
             "test": dict(self.test),
         }
 
@@ -289,10 +291,11 @@ FIELDS = (
     Field("eval_every", "int", minimum=0),
     Field("eval_episodes", "int", minimum=1),
     Field("score_from", "choice", SCORE_FROM, "score source"),
+    Field("value", "choice", VALUES, "run value"),
 )
 # Fields added after sweeps were first written: a sweep.json without one was run with
 # this value (so it still resumes).
-ADDED_FIELDS = {"eval_every": 0, "eval_episodes": 10, "score_from": "train"}
+ADDED_FIELDS = {"eval_every": 0, "eval_episodes": 10, "score_from": "train", "value": "last_n"}
 # Fields a resume may change: the test phase runs after the search, on its results.
 CHANGEABLE_ON_RESUME = ("test",)
 # Every key a sweep file may hold: the scalar fields and the structured ones.

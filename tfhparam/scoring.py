@@ -1,7 +1,8 @@
 """Scores as CleanRL's Tuner computes them, as pure functions.
 
 A run's value is the mean of its logged ``rewards`` over its last N iterations (or, with
-``score_from: eval``, the mean return of its last evaluation: ``agents.evaluation``). With target
+``score_from: eval``, the mean return of its last evaluation: ``agents.evaluation``), or
+with ``value: auc`` the area under that curve over the run's steps. With target
 scores an env's value is normalized ``(x - low) / (high - low)`` (0 = ``low``, 1 = ``high``);
 seeds are averaged per env, and envs aggregated by mean or median into the trial's score.
 """
@@ -13,8 +14,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 AGGREGATES = ("mean", "median")
-# Where a run's value comes from: its training episodes, or its last evaluation's.
+# Where a run's value comes from: its training episodes, or its evaluations.
 SCORE_FROM = ("train", "eval")
+# How a run's curve becomes its value: the mean of its last points, or the area under it.
+VALUES = ("last_n", "auc")
 
 
 def run_value(rewards: Sequence[float], last_n: int) -> float:
@@ -23,6 +26,22 @@ def run_value(rewards: Sequence[float], last_n: int) -> float:
         raise ValueError(f"last_n must be at least 1, got {last_n}")
     window = list(rewards)[-last_n:]
     return sum(window) / len(window) if window else math.nan
+
+
+def auc(steps: Sequence[float], values: Sequence[float]) -> float:
+    """The area under a learning curve divided by the env steps it spans: the step-weighted
+    mean of ``values`` logged at ``steps`` (trapezoids between points), a measure of
+    sample efficiency; one point gives its value, none NaN."""
+    if len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps for {len(values)} values")
+    if not values:
+        return math.nan
+    if len(values) == 1 or steps[-1] == steps[0]:
+        return sum(values) / len(values)
+    area = sum(
+        (steps[i + 1] - steps[i]) * (values[i] + values[i + 1]) / 2 for i in range(len(values) - 1)
+    )
+    return area / (steps[-1] - steps[0])
 
 
 def normalize(value: float, low: float, high: float) -> float:

@@ -66,6 +66,11 @@ def build_parser() -> Parser:
         "evaluation; evaluates at the end at least)",
     )
     add(
+        "--value",
+        help="a run's value from its curve: last_n (the mean of its last points, default) or "
+        "auc (the area under it over the run's steps: sample efficiency)",
+    )
+    add(
         "--test-seeds",
         type=int,
         metavar="K",
@@ -128,6 +133,7 @@ def resolve(args) -> config.Sweep:
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "score_from": args.score_from,
+        "value": args.value,
         "test_seeds": args.test_seeds,
         "test_top": args.test_top,
         "test_episodes": args.test_episodes,

@@ -339,7 +339,9 @@ class _RunLog:
         self.run_index = run_index
         self.writer: RunWriter | None = None  # opened by start(), when the run trains
         self.rewards: list[float] = []
+        self.reward_steps: list[int] = []  # where each of rewards was logged
         self.evals: list[float] = []  # eval/return of each evaluation
+        self.eval_steps: list[int] = []
         self.metrics: Mapping[str, Any] = {}
         self.last_step = 0
 
@@ -373,8 +375,10 @@ class _RunLog:
                 )
         if "rewards" in metrics:
             self.rewards.append(float(metrics["rewards"]))
+            self.reward_steps.append(step)
         if "eval/return" in metrics:
             self.evals.append(float(metrics["eval/return"]))
+            self.eval_steps.append(step)
         self.tuner._progress.tick(spec, step, self.rewards)
         if self.state.reports:
             self.state.reports.tick(
@@ -383,10 +387,15 @@ class _RunLog:
 
     def value(self) -> float:
         """The run's value so far (NaN: none yet): the mean of its last ``last_n`` logged
-        ``rewards``, or with ``score_from`` eval its last evaluation's mean return."""
-        if self.tuner.score_from == "eval":
-            return scoring.run_value(self.evals, 1)
-        return scoring.run_value(self.rewards, self.tuner.last_n)
+        ``rewards``, or with ``score_from`` eval its last evaluation's mean return; with
+        ``value`` auc the area under that curve instead."""
+        evaluated = self.tuner.score_from == "eval"
+        steps, values = (
+            (self.eval_steps, self.evals) if evaluated else (self.reward_steps, self.rewards)
+        )
+        if self.tuner.value == "auc":
+            return scoring.auc(steps, values)
+        return scoring.run_value(values, 1 if evaluated else self.tuner.last_n)
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -451,6 +460,8 @@ class RLTuner(kt_internals.BaseTuner):
             ``eval`` (its last evaluation's mean return; every run is evaluated at its end).
         tested: a test phase (:mod:`tfhparam.heldout`) follows the search: the HParams
             tab gets its ``test_score`` column.
+        value: ``last_n`` (a run's value is the mean of its curve's last points) or
+            ``auc`` (the area under its curve over its steps: sample efficiency).
     """
 
     def __init__(
@@ -477,13 +488,16 @@ class RLTuner(kt_internals.BaseTuner):
         eval_episodes: int = 10,
         score_from: str = "train",
         tested: bool = False,
+        value: str = "last_n",
     ):
         if score_from not in scoring.SCORE_FROM:
             raise ValueError(f"score_from must be one of {scoring.SCORE_FROM}, not {score_from!r}")
         if int(eval_every) < 0 or int(eval_episodes) < 1:
             raise ValueError("eval_every must be 0 or more and eval_episodes 1 or more")
         self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
-        self.score_from, self.tested = score_from, bool(tested)
+        if value not in scoring.VALUES:
+            raise ValueError(f"value must be one of {scoring.VALUES}, not {value!r}")
+        self.score_from, self.tested, self.value = score_from, bool(tested), value
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -552,6 +566,7 @@ class RLTuner(kt_internals.BaseTuner):
             eval_episodes=sweep.eval_episodes,
             score_from=sweep.score_from,
             tested=sweep.test["seeds"] > 0,
+            value=sweep.value,
             directory=directory,
             project_name=sweep.name,
             **kwargs,
@@ -650,6 +665,7 @@ class RLTuner(kt_internals.BaseTuner):
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
             "score_from": self.score_from,
+            "value": self.value,
         }
         results.write_definition(self.project_dir, "tuner", definition)
         marker = os.path.join(self.project_dir, "hparams_config.json")
