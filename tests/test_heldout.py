@@ -144,6 +144,7 @@ def test_bad_settings_and_missing_sweeps_are_refused(tmp_path):
         ({"test": {"top": 0}}, {}, "test.top: must be at least 1"),
         ({}, {"test_episodes": 0}, "--test-episodes: must be at least 1"),
         ({}, {"test_seeds": -1}, "--test-seeds: must be at least 0"),
+        ({"seed": 10**6, "test": {"seeds": 2}}, {}, "sweep seed 1000000 is too large"),
     ],
 )
 def test_sweep_files_and_flags_set_the_test_phase(data, flags, message):

@@ -542,6 +542,13 @@ def _read_test(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], 
         else:
             value, label = given.get(name, default), f"{where}test.{name}"
         test[name] = _whole(value, 0 if name == "seeds" else 1, label)
+    if test["seeds"]:
+        from tfhparam import heldout
+
+        try:
+            heldout.test_seeds(sweep.seed, test["seeds"])
+        except ValueError as error:
+            raise SweepError(f"{where}test.seeds: {error}") from None
     sweep.test = test
 
 

@@ -120,7 +120,8 @@ def run(
     rows = results.read(project_dir)
     seeds = test_seeds(int(definition.get("seed", 0)), settings.seeds)
     tuning = set(definition.get("seeds") or [])
-    assert not tuning & set(seeds), "test seeds must be disjoint from tuning seeds"
+    if tuning & set(seeds):  # only a hand-made RLTuner seed list can reach this range
+        raise ValueError(f"tuning seeds {sorted(tuning & set(seeds))} are test seeds too")
     if population_runner is None:
         population_runner = _real_runner(definition["agent"])
     # what a configuration's result depends on (not ``top``: a larger top keeps the rest)
