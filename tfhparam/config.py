@@ -510,7 +510,6 @@ def _check_budget(
         )
 
 
-# After the scalar fields, in this order: each may read what the ones before it set.
 def _check_evaluation(
     sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
 ) -> None:
@@ -552,6 +551,7 @@ def _read_test(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], 
     sweep.test = test
 
 
+# After the scalar fields, in this order: each may read what the ones before it set.
 STRUCTURED = (
     _check_strategy,
     _read_envs,
