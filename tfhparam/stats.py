@@ -5,9 +5,9 @@ the interquartile mean (IQM: the mean of the middle 50% of all runs' scores, rob
 outlier runs and still efficient with few), with stratified bootstrap confidence
 intervals (resampling runs within each env, so every env keeps its weight), and the
 probability that one configuration beats another. Their ``rliable`` package computes the
-same; these are the ~60 lines we need, written over NumPy so that an interval of 3 seeds
-(which ``scipy.stats.bootstrap`` refuses: it wants two or more a sample) and one env are
-handled alike, and nothing beyond NumPy is imported.
+same; these are the few functions we need, written over NumPy so that an env with a single
+run (which ``scipy.stats.bootstrap`` refuses: it wants two or more observations a sample)
+is handled like any other, and nothing beyond NumPy is imported.
 
 Scores come as ``by_env``: one sequence of run scores (one a seed) an env; envs may have
 different numbers of runs.
