@@ -45,6 +45,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logdir = tempfile.mkdtemp(prefix="heldout_")
+    print(f"sweeps in {logdir} (remove it when done)", flush=True)
     for seed in args.sweep_seeds:
         name = f"heldout_{seed}"
         command = [
