@@ -83,12 +83,19 @@ def keeps_state_when_pickled(env: gym.vector.VectorEnv) -> bool:
     return not any(isinstance(copy.unwrapped, gym.utils.EzPickle) for copy in copies)
 
 
+def derived_seed(seed: int, count: int, tag: int, start: int) -> int:
+    """An env seed derived from a run's ``seed`` and a ``count`` (a hash, ``tag`` keeping
+    each use apart) in ``[start, 2 * start - 2**16)``: room for a vector env's copies
+    (seeded s .. s + N - 1) below the next range."""
+    hashed = np.random.SeedSequence([int(seed) % 2**63, int(count), tag])
+    return start + int(hashed.generate_state(1)[0]) % (start - 2**16)
+
+
 def restart_seed(seed: int, restarts: int) -> int:
     """The env seed of a restored run's ``restarts``-th new start (envs whose state a
-    checkpoint cannot hold): a hash of both in [2**28, 2**29), below test seeds and
-    evaluation seeds, above the seeds runs are given."""
-    hashed = np.random.SeedSequence([int(seed) % 2**63, int(restarts), 0x72657374])
-    return 2**28 + int(hashed.generate_state(1)[0]) % (2**28 - 2**16)
+    checkpoint cannot hold): in [2**28, 2**29), below test seeds and evaluation seeds,
+    above the seeds runs are given."""
+    return derived_seed(seed, restarts, 0x72657374, 2**28)
 
 
 def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:

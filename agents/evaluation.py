@@ -34,12 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from agents import tf_envs
-from agents.envs import COLUMNS, make_runner
+from agents.envs import COLUMNS, derived_seed, make_runner
 
 # Evaluation env seeds lie in [EVAL_SEED_START, 2**31 - 2**16): training seeds lie below
 # (a gymnasium vector env of N copies seeded s seeds its copies s .. s + N - 1).
 EVAL_SEED_START = 2**30
-_EVAL_SEED_RANGE = 2**30 - 2**16
 _EVAL_TAG = 0x6576616C  # "eval": keeps these seeds apart from any other derived seed
 # The longest evaluation episode of an env without a time limit.
 DEFAULT_MAX_STEPS = 100_000
@@ -49,11 +48,7 @@ _COLUMN = {name: i for i, name in enumerate(COLUMNS)}
 def evaluation_seeds(seeds: Sequence[int], round_: int) -> list[int]:
     """One env seed a member for evaluation ``round_``: a hash of (seed, round), at or above
     :data:`EVAL_SEED_START`, so no training env of a seed below it plays these episodes."""
-    hashed = (
-        np.random.SeedSequence([int(s) % 2**63, int(round_), _EVAL_TAG]).generate_state(1)[0]
-        for s in seeds
-    )
-    return [EVAL_SEED_START + int(h) % _EVAL_SEED_RANGE for h in hashed]
+    return [derived_seed(s, round_, _EVAL_TAG, EVAL_SEED_START) for s in seeds]
 
 
 def episode_limit(env_id: str) -> int:
