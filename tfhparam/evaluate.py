@@ -117,15 +117,9 @@ def test_phase(args) -> int:
             top=args.top or own["top"],
             episodes=args.episodes or own["episodes"],
         )
-        lock.acquire(args.path)
-    except (results.ResultsError, lock.LockedError, UsageError) as error:
-        fail(str(error), prog=PROG)
-    try:
         heldout.run(args.path, settings, verbose=not args.quiet)
-    except (results.ResultsError, ValueError) as error:
+    except (results.ResultsError, lock.LockedError, UsageError, ValueError) as error:
         fail(str(error), prog=PROG)
-    finally:
-        lock.release(args.path)
     print(results.text_table(results.read(args.path)))
     return 0
 
@@ -165,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agents.envs import EnvError
     from agents.evaluation import Evaluator
 
-    agents.configure_threads(1, 1)  # a lone agent's small ops: each inline
+    in_graph = agents.runs_in_graph(meta["env_id"], meta["env_backend"])
+    agents.configure_threads(*agents.thread_counts(False, in_graph, os.cpu_count() or 1))
     try:
         agent = checkpoints.load_agent(directory)
     except (ValueError, EnvError, KeyError, OSError) as error:

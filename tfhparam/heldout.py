@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import agents
-from tfhparam import results, scoring, stats
+from tfhparam import lock, results, scoring, stats
 
 TEST_DIR = "test"
 # Test seeds lie in [TEST_SEED_START, 2 * TEST_SEED_START): tuning seeds (seed * 1000 + k)
@@ -108,10 +108,21 @@ def run(
             ``PopulationRunner``); default: the real agents, as populations where they can.
         verbose: a line a configuration.
 
+    The sweep directory is locked (:mod:`tfhparam.lock`) while the phase runs.
+
     Raises:
         results.ResultsError: no readable sweep there.
+        tfhparam.lock.LockedError: another process runs a sweep or test phase there.
         ValueError: settings out of their domain.
     """
+    lock.acquire(project_dir)
+    try:
+        return _run(project_dir, settings, population_runner, verbose)
+    finally:
+        lock.release(project_dir)
+
+
+def _run(project_dir, settings, population_runner, verbose) -> list[dict[str, Any]]:
     if settings.seeds < 1 or settings.top < 1 or settings.episodes < 1:
         raise ValueError(f"test seeds, top and episodes must be at least 1, got {settings}")
     definition = results.read_definition(project_dir)

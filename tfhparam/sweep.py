@@ -360,14 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sweep.test["seeds"]:
         from tfhparam import heldout
 
-        lock.acquire(project_dir)
         try:
             heldout.run(project_dir, heldout.TestSettings(**sweep.test), verbose=not args.quiet)
         except KeyboardInterrupt:
             print(f"\ninterrupted: rerun the same command to resume {project_dir}", file=sys.stderr)
             return 130
-        finally:
-            lock.release(project_dir)
     show_results(project_dir)
     print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")
     return 0
