@@ -70,6 +70,35 @@ STRUCTURAL_HPARAMS = _with_role(AGENTS, "shape")
 POPULATION_KEY_HPARAMS = _with_role(POPULATION_AGENTS, "shape", "program")
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
+# The convolutional networks of image observations ([H, W, C]), by the smallest image
+# side each accepts: Mnih et al. 2015's (8x8 stride 4, 4x4 stride 2, 3x3 stride 1) needs 36
+# pixels; MinAtar's (Young and Tian 2019: one 3x3 convolution) takes anything from 3.
+CNN_MIN_SIDES = {"nature": 36, "minatar": 3}
+
+
+def cnn_layout(shape) -> str | None:
+    """The network of observations of ``shape``: None (a flat vector: MLP), ``nature`` or
+    ``minatar`` (see :data:`CNN_MIN_SIDES`).
+
+    Raises:
+        ValueError: a shape no network here takes (not ``[D]`` or ``[H, W, C]``, or an
+            image smaller than 3x3).
+    """
+    shape = tuple(int(n) for n in shape)
+    if len(shape) == 1:
+        return None
+    if len(shape) != 3:
+        raise ValueError(
+            f"observations of shape {shape}: the agents take flat vectors [D] or images "
+            "[H, W, C] (channels last)"
+        )
+    side = min(shape[:2])
+    for layout, smallest in CNN_MIN_SIDES.items():
+        if side >= smallest:
+            return layout
+    raise ValueError(
+        f"images of {shape[0]}x{shape[1]} pixels are too small for a CNN (3x3 at least)"
+    )
 
 
 def prune_xla_cache(directory: str, max_bytes: int) -> int:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+import agents
+
 # ---------------------------------------------------------------------------------------
 # Random numbers: a counter-based generator, one stream a member
 # ---------------------------------------------------------------------------------------
@@ -306,20 +308,28 @@ def orthogonal(shape, gain: float, rng: np.random.Generator) -> np.ndarray:
 
 
 class MLP(tf.Module):
-    """P dense networks in one (orthogonal init, ``activation`` between layers).
+    """P dense networks in one (orthogonal init, ``activation`` between layers, and after
+    the last with ``activate_last``).
 
     ``initial_weights(rngs)`` draws member p's layers from ``rngs[p]``: a member starts
     from the weights a lone run of its seed starts from, whoever its neighbours are.
     """
 
-    def __init__(self, sizes, activation: str, out_gain: float, rngs, name: str):
+    def __init__(
+        self, sizes, activation: str, out_gain: float, rngs, name: str, activate_last=False
+    ):
         super().__init__(name=name)
-        self.sizes, self.out_gain = list(sizes), out_gain
+        self.sizes, self.out_gain, self.activate_last = list(sizes), out_gain, activate_last
         self.activation = ACTIVATIONS[activation]
         init = self.initial_weights(rngs)
         layers = len(sizes) - 1
         self.weights = [tf.Variable(w, name=f"{name}/w{i}") for i, w in enumerate(init[:layers])]
         self.biases = [tf.Variable(b, name=f"{name}/b{i}") for i, b in enumerate(init[layers:])]
+
+    @property
+    def parameters(self) -> list[tf.Variable]:
+        """The variables in :meth:`initial_weights`' order."""
+        return self.weights + self.biases
 
     def initial_weights(self, rngs) -> list[np.ndarray]:
         """``[weights..., biases...]`` for members drawing from ``rngs`` (one each)."""
@@ -333,38 +343,172 @@ class MLP(tf.Module):
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = tf.matmul(x, w) + b[:, None, :]
-            if i < len(self.weights) - 1:
+            if self.activate_last or i < len(self.weights) - 1:
                 x = self.activation(x)
         return x
 
 
-class ActorCritic(tf.Module):
-    """Separate actor and critic MLPs (CleanRL's layout), P members stacked.
+# The convolutions of each CNN layout (agents.cnn_layout): (kernel, stride, channels as a
+# multiple of the first layer's).
+CNN_LAYERS = {
+    "nature": ((8, 4, 1), (4, 2, 2), (3, 1, 2)),  # Mnih et al. 2015 (32, 64, 64 channels)
+    "minatar": ((3, 1, 1),),  # Young and Tian 2019 (16 channels)
+}
 
-    Discrete actions: the actor outputs logits. Continuous: it outputs the Gaussian mean and
-    a state-independent learned ``log_std`` (``[P, 1, A]``: it broadcasts over a batch).
+
+class CNN(tf.Module):
+    """P convolutional torsos in one: the convolutions of ``layout`` (``CNN_LAYERS``,
+    valid padding, ReLU), then one dense ReLU layer of ``dense_units``.
+
+    Inputs are ``[P, B, H, W, C]`` images of any dtype, divided by ``scale`` (255 for
+    uint8 frames) inside the graph. Each member's convolution is its own ``conv2d``
+    (measured against one grouped convolution of all members: 1.4x slower at P = 8, but
+    a grouped convolution's filter gradients differ from a lone run's; BENCHMARKS.md).
+    Weights are orthogonal with gain sqrt(2) over ``[k * k * C_in, C_out]`` (CleanRL's
+    ``layer_init``); biases start at zero.
     """
 
     def __init__(
-        self,
-        obs_dim,
-        action_dim,
-        discrete,
-        hidden_size,
-        num_layers,
-        activation,
-        log_std_inits,
-        rngs,
-        name="actor_critic",
+        self, obs_shape, scale: float, layout: str, channels: int, dense_units, rngs, name: str
+    ):
+        super().__init__(name=name)
+        self.scale = float(scale)
+        height, width, c_in = (int(n) for n in obs_shape)
+        self.strides, shapes = [], []
+        for kernel, stride, multiple in CNN_LAYERS[layout]:
+            c_out = int(channels) * multiple
+            shapes.append((kernel, kernel, c_in, c_out))
+            self.strides.append(stride)
+            height, width, c_in = (
+                (height - kernel) // stride + 1,
+                (width - kernel) // stride + 1,
+                c_out,
+            )
+        self.shapes = shapes
+        init = self._conv_weights(rngs)
+        self.kernels = [
+            tf.Variable(w, name=f"{name}/conv{i}") for i, w in enumerate(init[: len(shapes)])
+        ]
+        self.conv_biases = [
+            tf.Variable(b, name=f"{name}/conv_b{i}") for i, b in enumerate(init[len(shapes) :])
+        ]
+        self.flat_size = height * width * c_in
+        self.dense = MLP(
+            [self.flat_size, int(dense_units)],
+            "relu",
+            math.sqrt(2.0),
+            rngs,
+            name=f"{name}_dense",
+            activate_last=True,
+        )
+        self.out_size = int(dense_units)
+
+    @property
+    def parameters(self) -> list[tf.Variable]:
+        return self.kernels + self.conv_biases + self.dense.parameters
+
+    def _conv_weights(self, rngs) -> list[np.ndarray]:
+        kernels = [
+            np.stack(
+                [
+                    orthogonal((k * k2 * c_in, c_out), math.sqrt(2.0), rng).reshape(
+                        k, k2, c_in, c_out
+                    )
+                    for rng in rngs
+                ]
+            )
+            for k, k2, c_in, c_out in self.shapes
+        ]
+        return kernels + [np.zeros([len(rngs), shape[-1]], np.float32) for shape in self.shapes]
+
+    def initial_weights(self, rngs) -> list[np.ndarray]:
+        return self._conv_weights(rngs) + self.dense.initial_weights(rngs)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(x, tf.float32) / self.scale
+        members, batch = x.shape[0], tf.shape(x)[1]
+        for kernel, bias, stride in zip(self.kernels, self.conv_biases, self.strides):
+            x = tf.stack([tf.nn.conv2d(x[p], kernel[p], stride, "VALID") for p in range(members)])
+            x = tf.nn.relu(x + bias[:, None, None, None, :])
+        return self.dense(tf.reshape(x, [members, batch, self.flat_size]))
+
+
+class ActorCritic(tf.Module):
+    """An actor and a critic, P members stacked.
+
+    Each is a torso and a head. Vector observations: separate MLPs (CleanRL's layout;
+    variables ``actor/*`` and ``critic/*``), or with ``shared_network`` one MLP torso and
+    two linear heads (Ray's ``vf_share_layers``). Images: a :class:`CNN` torso (the
+    layout ``agents.cnn_layout`` picks), shared by the two heads with ``shared_network``
+    (CleanRL's ``ppo_atari.py``) or one each.
+
+    Discrete actions: the actor outputs logits. Continuous: it outputs the Gaussian mean and
+    a state-independent learned ``log_std`` (``[P, 1, A]``: it broadcasts over a batch).
+
+    Args:
+        obs_space: one env copy's observation Box (its shape picks the network; an image's
+            ``high`` is its scale).
+        action_dim, discrete: the action space.
+        hparams: the members' shared network hparams (``hidden_size``, ``num_layers``,
+            ``activation``, ``shared_network``, ``conv_channels``, ``dense_units``).
+        log_std_inits: one a member.
+        rngs: one NumPy generator a member: its initial weights.
+    """
+
+    def __init__(
+        self, obs_space, action_dim, discrete, hparams, log_std_inits, rngs, name="actor_critic"
     ):
         super().__init__(name=name)
         self.discrete, self.action_dim = discrete, action_dim
-        hidden = [hidden_size] * num_layers
-        self.actor = MLP([obs_dim, *hidden, action_dim], activation, 0.01, rngs, name="actor")
-        self.critic = MLP([obs_dim, *hidden, 1], activation, 1.0, rngs, name="critic")
+        shared = bool(hparams.get("shared_network", False))
+        layout = agents.cnn_layout(obs_space.shape)
+        activation = hparams["activation"]
+        hidden = [int(hparams["hidden_size"])] * int(hparams["num_layers"])
+        obs_dim = int(np.prod(obs_space.shape))
+
+        def torso(torso_name):
+            if layout is None:
+                return MLP(
+                    [obs_dim, *hidden],
+                    activation,
+                    math.sqrt(2.0),
+                    rngs,
+                    torso_name,
+                    activate_last=True,
+                )
+            scale = float(np.max(obs_space.high))
+            return CNN(
+                obs_space.shape,
+                scale,
+                layout,
+                hparams["conv_channels"],
+                hparams["dense_units"],
+                rngs,
+                torso_name,
+            )
+
+        self.actor_torso = self.critic_torso = None
+        if shared:
+            self.actor_torso = self.critic_torso = torso("torso")
+        elif layout is not None:
+            self.actor_torso, self.critic_torso = torso("actor_torso"), torso("critic_torso")
+        if self.actor_torso is None:  # separate MLPs: each torso is its head's hidden layers
+            self.actor = MLP([obs_dim, *hidden, action_dim], activation, 0.01, rngs, name="actor")
+            self.critic = MLP([obs_dim, *hidden, 1], activation, 1.0, rngs, name="critic")
+        else:
+            size = self.actor_torso.out_size if layout else hidden[-1]
+            self.actor = MLP([size, action_dim], activation, 0.01, rngs, name="actor_head")
+            self.critic = MLP([size, 1], activation, 1.0, rngs, name="critic_head")
         self.log_std = None
         if not discrete:
             self.log_std = tf.Variable(self.initial_log_std(log_std_inits), name="log_std")
+
+    def _parts(self) -> list:
+        """Every weight-holding part, in the order their weights were drawn."""
+        torsos = [self.actor_torso]
+        if self.critic_torso is not self.actor_torso:
+            torsos.append(self.critic_torso)
+        return [t for t in torsos if t is not None] + [self.actor, self.critic]
 
     def initial_log_std(self, log_std_inits) -> np.ndarray:
         inits = np.asarray(log_std_inits, np.float32)[:, None, None]
@@ -372,24 +516,37 @@ class ActorCritic(tf.Module):
 
     def reinitialize(self, rngs, log_std_inits) -> None:
         """Every weight as a new network of these members' seeds would start (in place)."""
-        for mlp in (self.actor, self.critic):
-            for var, value in zip(mlp.weights + mlp.biases, mlp.initial_weights(rngs)):
+        for part in self._parts():
+            for var, value in zip(part.parameters, part.initial_weights(rngs)):
                 var.assign(value)
         if self.log_std is not None:
             self.log_std.assign(self.initial_log_std(log_std_inits))
 
+    @staticmethod
+    def _through(torso, obs: tf.Tensor) -> tf.Tensor:
+        return obs if torso is None else torso(obs)
+
+    def policy(self, obs: tf.Tensor) -> tf.Tensor:
+        """The actor's output (logits, or the Gaussian mean) ``[P, B, A]``."""
+        return self.actor(self._through(self.actor_torso, obs))
+
     def value(self, obs: tf.Tensor) -> tf.Tensor:
-        return tf.squeeze(self.critic(obs), -1)
+        return tf.squeeze(self.critic(self._through(self.critic_torso, obs)), -1)
 
     def evaluate(self, obs: tf.Tensor, actions: tf.Tensor):
         """Returns (log-prob, entropy, value) of given actions, each ``[P, B]``."""
-        out = self.actor(obs)
+        features = self._through(self.actor_torso, obs)
+        out = self.actor(features)
+        if self.critic_torso is self.actor_torso and self.actor_torso is not None:
+            value = tf.squeeze(self.critic(features), -1)  # the shared torso, run once
+        else:
+            value = self.value(obs)
         if self.discrete:
             logp, entropy = categorical_log_prob(out, actions), categorical_entropy(out)
         else:
             logp = gaussian_log_prob(out, self.log_std, actions)
             entropy = gaussian_entropy(self.log_std, tf.shape(out)[:-1])
-        return logp, entropy, self.value(obs)
+        return logp, entropy, value
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 A run's envs are a *runner* with one interface whatever the backend:
 
-- ``observe() -> obs [P, N, D]`` and ``step(action [P, N, ...]) -> (obs, info [P, N, C])``,
-  both callable inside a ``tf.function``; ``info`` holds the :data:`COLUMNS`;
+- ``observe() -> obs [P, N, *shape]`` and ``step(action [P, N, ...]) -> (obs, info [P, N, C])``,
+  both callable inside a ``tf.function``; ``info`` holds the :data:`COLUMNS`; observations
+  are float32 vectors ``[D]`` or uint8 images ``[H, W, C]`` (Atari, MinAtar:
+  ``agents.games``);
 - ``in_graph``: True when the env is TensorFlow ops (the whole iteration can be compiled
   by XLA), False when it is NumPy called through ``tf.numpy_function``;
 - ``member_state(p)`` / ``load_member_state(p, state)``: what a member's checkpoint holds
@@ -18,6 +20,10 @@ an episode ends is a dummy (its action is ignored, its reward is 0) whose observ
 that episode's final observation. Runners report it with ``masks = 0``: its value
 V(final obs) is what a truncated episode bootstraps from, and the mask keeps it out of
 every loss and statistic (see ``common.gae``).
+
+What is logged as an episode (``episode_ends``, ``episode_returns``, ``episode_lengths``)
+is the learner's episode, except for Atari, where a learner's episode is a life and its
+rewards are clipped: there it is the whole game, unclipped (``games.GameStats``).
 """
 
 from __future__ import annotations
@@ -31,28 +37,49 @@ import numpy as np
 import tensorflow as tf
 
 import agents
-from agents import ENV_BACKENDS, tf_envs
+from agents import ENV_BACKENDS, games, tf_envs
 
-# Columns of the per-step info a runner returns.
-COLUMNS = ("rewards", "terminations", "truncations", "masks", "episode_returns", "episode_lengths")
+# Columns of the per-step info a runner returns; the episode's return and length are set
+# where ``episode_ends`` is 1.
+COLUMNS = (
+    "rewards",
+    "terminations",
+    "truncations",
+    "masks",
+    "episode_returns",
+    "episode_lengths",
+    "episode_ends",
+)
 
 
 class EnvError(ValueError):
     """An env id that gymnasium does not know, or spaces the agents do not support."""
 
 
-def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+def make_vec_env(env_id: str, num_envs: int, training: bool = True) -> gym.vector.VectorEnv:
     """A vector env with next-step autoreset: gymnasium's native one where it exists.
+    Atari and MinAtar ids are preprocessed (``agents.games``); ``training=False`` gives
+    Atari's evaluation envs (whole games, real rewards).
 
     Raises:
-        EnvError: unknown env id, or observation/action spaces the agents cannot handle.
+        EnvError: unknown env id, a game family whose extra is missing, or observation or
+            action spaces the agents cannot handle.
     """
+    try:
+        games.register(env_id)
+    except games.MissingExtra as error:
+        raise EnvError(str(error)) from None
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
         raise EnvError(f"unknown env id {env_id!r}: {error}") from None
     agents.route_mujoco_warnings(env_id)
-    if spec.vector_entry_point is not None:
+    if games.family(env_id) is not None:
+        env = gym.vector.SyncVectorEnv(
+            [functools.partial(games.make, env_id, training) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
+    elif spec.vector_entry_point is not None:
         env = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
     else:
         # partial(gym.make) rather than make_vec's closures, so the env can be pickled.
@@ -62,18 +89,32 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
         )
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        problem = f"vector env autoreset mode {mode} is not next-step"
+    else:
+        problem = space_problem(env.single_observation_space, env.single_action_space)
+    if problem:
         env.close()
-        raise EnvError(f"{env_id}: vector env autoreset mode {mode} is not next-step")
-    obs_space, act_space = env.single_observation_space, env.single_action_space
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        env.close()
-        raise EnvError(f"{env_id}: observations must be a flat Box, got {obs_space}")
+        raise EnvError(f"{env_id}: {problem}")
+    return env
+
+
+def space_problem(obs_space: gym.Space, act_space: gym.Space) -> str | None:
+    """Why the agents cannot take these spaces, or None: observations must be a flat Box
+    or a uint8 image ``[H, W, C]`` a CNN takes (``agents.cnn_layout``); actions Discrete or
+    a flat Box."""
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
+        return f"observations must be a flat Box or an image Box [H, W, C], got {obs_space}"
+    try:
+        agents.cnn_layout(obs_space.shape)
+    except ValueError as error:
+        return str(error)
+    if len(obs_space.shape) == 3 and obs_space.dtype != np.uint8:
+        return f"image observations must be uint8, got {obs_space.dtype}"
     if not isinstance(act_space, gym.spaces.Discrete) and not (
         isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
     ):
-        env.close()
-        raise EnvError(f"{env_id}: actions must be Discrete or a flat Box, got {act_space}")
-    return env
+        return f"actions must be Discrete or a flat Box, got {act_space}"
+    return None
 
 
 def keeps_state_when_pickled(env: gym.vector.VectorEnv) -> bool:
@@ -133,9 +174,13 @@ class EnvRunner:
     exactly).
     """
 
-    def __init__(self, env: gym.vector.VectorEnv, seed: int, restarts: int = 0):
+    def __init__(
+        self, env: gym.vector.VectorEnv, seed: int, restarts: int = 0, whole_games: bool = False
+    ):
         self.env = env
         self.restarts = int(restarts)
+        # Atari: log the games the copies' infos report (games.GameStats), not the episodes
+        self.whole_games = bool(whole_games)
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
@@ -162,43 +207,59 @@ class EnvRunner:
             return
         env = make_vec_env(state["env_id"], state["num_envs"])
         restarts = state["restarts"] + 1
-        self.__init__(env, restart_seed(state["seed"], restarts), restarts)
+        whole_games = games.is_atari(state["env_id"])
+        self.__init__(env, restart_seed(state["seed"], restarts), restarts, whole_games)
         self.seed = state["seed"]  # the run's own, for the next restart
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Steps every copy: ``(obs [N, D], info [N, C])`` float32."""
-        obs, reward, terminated, truncated, _ = self.env.step(action)
+        """Steps every copy: ``(obs [N, *shape], info [N, C] float32)``."""
+        obs, reward, terminated, truncated, infos = self.env.step(action)
         valid = ~self.prev_done  # False on the dummy step after an episode ended
         self.returns += reward * valid
         self.lengths += valid
         done = terminated | truncated
-        info = np.stack(
-            [
-                reward,
-                terminated,
-                truncated,
-                valid,
-                np.where(done, self.returns, 0.0),
-                np.where(done, self.lengths, 0.0),
-            ],
-            axis=-1,
-        ).astype(np.float32)
+        if getattr(self, "whole_games", False):
+            ends = infos.get("_game_return", np.zeros_like(done))
+            returns = np.where(ends, infos.get("game_return", 0.0), 0.0)
+            lengths = np.where(ends, infos.get("game_length", 0), 0)
+        else:
+            ends = done
+            returns, lengths = np.where(done, self.returns, 0.0), np.where(done, self.lengths, 0.0)
+        columns = [reward, terminated, truncated, valid, returns, lengths, ends]
+        info = np.stack(columns, axis=-1).astype(np.float32)
         self.returns[done], self.lengths[done], self.prev_done = 0.0, 0.0, done
         self.obs = obs
-        return np.asarray(obs, np.float32), info
+        return obs, info
 
     def close(self) -> None:
         self.env.close()
 
 
 class GymEnvRunner:
-    """P gymnasium vector envs of N copies (member p's seeded with its seed), one runner."""
+    """P gymnasium vector envs of N copies (member p's seeded with its seed), one runner.
+
+    ``obs_space`` is one copy's: float32 vectors or uint8 images come out of it.
+    ``training=False`` makes Atari's evaluation envs (see :func:`make_vec_env`).
+    """
 
     in_graph = False
 
-    def __init__(self, env_id: str, num_envs: int, seeds: Sequence[int], obs_dim: int):
-        self.env_id, self.num_envs, self.obs_dim = env_id, int(num_envs), int(obs_dim)
-        self.runners = [EnvRunner(make_vec_env(env_id, self.num_envs), s) for s in seeds]
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        seeds: Sequence[int],
+        obs_space: gym.spaces.Box,
+        training: bool = True,
+    ):
+        self.env_id, self.num_envs = env_id, int(num_envs)
+        self.obs_shape = tuple(obs_space.shape)
+        image = len(self.obs_shape) == 3
+        self.obs_dtype = (np.uint8, tf.uint8) if image else (np.float32, tf.float32)
+        self.runners = [
+            EnvRunner(make_vec_env(env_id, self.num_envs, training), s, 0, games.is_atari(env_id))
+            for s in seeds
+        ]
 
     def reseed(self, seeds: Sequence[int]) -> None:
         """Fresh episodes for every member from ``seeds`` (a reused population's new runs,
@@ -207,20 +268,23 @@ class GymEnvRunner:
             runner.reset(seed)
 
     def _observe(self) -> np.ndarray:
-        return np.stack([np.asarray(r.obs, np.float32) for r in self.runners])
+        return np.stack([np.asarray(r.obs, self.obs_dtype[0]) for r in self.runners])
 
     def _step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         outs = [r.step(a) for r, a in zip(self.runners, action)]
-        return np.stack([o for o, _ in outs]), np.stack([i for _, i in outs])
+        obs = np.stack([np.asarray(o, self.obs_dtype[0]) for o, _ in outs])
+        return obs, np.stack([i for _, i in outs])
 
     def observe(self) -> tf.Tensor:
-        obs = tf.numpy_function(self._observe, [], tf.float32, stateful=True)
-        obs.set_shape([len(self.runners), self.num_envs, self.obs_dim])
+        obs = tf.numpy_function(self._observe, [], self.obs_dtype[1], stateful=True)
+        obs.set_shape([len(self.runners), self.num_envs, *self.obs_shape])
         return obs
 
     def step(self, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        obs, info = tf.numpy_function(self._step, [action], [tf.float32, tf.float32], stateful=True)
-        obs.set_shape([len(self.runners), self.num_envs, self.obs_dim])
+        obs, info = tf.numpy_function(
+            self._step, [action], [self.obs_dtype[1], tf.float32], stateful=True
+        )
+        obs.set_shape([len(self.runners), self.num_envs, *self.obs_shape])
         info.set_shape([len(self.runners), self.num_envs, len(COLUMNS)])
         return obs, info
 
@@ -273,6 +337,7 @@ class TFEnvRunner(tf.Module):
                 valid,
                 tf.where(done, returns, zero),
                 tf.where(done, lengths, zero),
+                tf.cast(done, tf.float32),
             ],
             axis=-1,
         )
@@ -290,10 +355,14 @@ class TFEnvRunner(tf.Module):
         pass
 
 
-def make_runner(env_id: str, num_envs: int, seeds: Sequence[int], env_backend: str):
+def make_runner(
+    env_id: str, num_envs: int, seeds: Sequence[int], env_backend: str, training: bool = True
+):
     """The runner of P members (one seed each) and the spaces of one env copy:
-    ``(runner, obs_space, act_space)``. ``env_backend`` is ``tf`` or ``gymnasium``."""
+    ``(runner, obs_space, act_space)``. ``env_backend`` is ``tf`` or ``gymnasium``;
+    ``training=False`` for evaluation envs (whole Atari games, real rewards)."""
     obs_space, act_space = env_spaces(env_id)
     if env_backend == "tf":
         return TFEnvRunner(env_id, num_envs, seeds), obs_space, act_space
-    return GymEnvRunner(env_id, num_envs, seeds, obs_space.shape[0]), obs_space, act_space
+    runner = GymEnvRunner(env_id, num_envs, seeds, obs_space, training)
+    return runner, obs_space, act_space

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
-from agents import tf_envs
+from agents import games, tf_envs
 from agents.envs import COLUMNS, derived_seed, make_runner
 
 # Evaluation env seeds lie in [EVAL_SEED_START, 2**31 - 2**16): training seeds lie below
@@ -56,6 +56,7 @@ def episode_limit(env_id: str) -> int:
     else :data:`DEFAULT_MAX_STEPS`."""
     if env_id in tf_envs.SPECS:
         return tf_envs.SPECS[env_id].max_episode_steps + 1
+    games.register(env_id)
     limit = gym.spec(env_id).max_episode_steps
     return int(limit) + 1 if limit else DEFAULT_MAX_STEPS
 
@@ -105,7 +106,10 @@ class Evaluator:
         self.agent, self.episodes = agent, int(episodes)
         self.max_steps = int(max_steps or episode_limit(agent.env_id))
         seeds = evaluation_seeds(agent.seeds, 0)
-        self.runner, _, _ = make_runner(agent.env_id, self.episodes, seeds, agent.env_backend)
+        # training=False: Atari's evaluation episodes are whole games with real rewards
+        self.runner, _, _ = make_runner(
+            agent.env_id, self.episodes, seeds, agent.env_backend, training=False
+        )
         self._play = tf.function(self._episodes, jit_compile=self.runner.in_graph)
 
     def __call__(self, round_: int | Sequence[int] = 0, greedy: bool = True) -> Evaluation:

@@ -107,27 +107,32 @@ class Population(tf.Module):
             env_id, self.num_envs, seeds, self.env_backend
         )
         self.discrete = not hasattr(act_space, "low")
-        self.obs_dim = obs_space.shape[0]
+        self.obs_shape = tuple(obs_space.shape)
+        self.image = len(self.obs_shape) == 3  # uint8 frames for a CNN (agents.cnn_layout)
         self.action_dim = int(act_space.n) if self.discrete else act_space.shape[0]
         if not self.discrete:
             self.action_low = tf.constant(act_space.low, tf.float32)
             self.action_high = tf.constant(act_space.high, tf.float32)
 
         rngs = [np.random.default_rng(s) for s in seeds]
+        self.norm_obs, self.norm_reward = bool(first["norm_obs"]), bool(first["norm_reward"])
+        if self.image and self.norm_obs:
+            self.runner.close()
+            raise ValueError(
+                f"norm_obs is for vector observations; {env_id}'s images are scaled by their "
+                "maximum inside the network"
+            )
         self.network = ActorCritic(
-            self.obs_dim,
+            obs_space,
             self.action_dim,
             self.discrete,
-            int(first["hidden_size"]),
-            int(first["num_layers"]),
-            first["activation"],
+            first,
             [m["log_std_init"] for m in members],
             rngs,
         )
         optimizer = OPTIMIZERS[first.get("optimizer", "adam")]
         self.optimizer = optimizer(self.network.trainable_variables)
-        self.norm_obs, self.norm_reward = bool(first["norm_obs"]), bool(first["norm_reward"])
-        self.obs_rms = RunningMeanStd(self.size, [self.obs_dim], name="obs_rms")
+        self.obs_rms = None if self.image else RunningMeanStd(self.size, self.obs_shape, "obs_rms")
         self.return_rms = RunningMeanStd(self.size, name="return_rms")
         p, n = self.size, self.num_envs
         self.discounted_return = _variable(tf.zeros([p, n], tf.float64), "discounted_return")
@@ -156,7 +161,8 @@ class Population(tf.Module):
             self.iterations_per_call = min(max(STEPS_PER_CALL // per_iteration, 1), 64)
             self._iterate = tf.function(self._iterations, jit_compile=True)
         else:  # the rollout calls NumPy: a graph around the compiled update
-            self._update_compiled = tf.function(self._update, jit_compile=True)
+            # CNNs: TensorFlow's own (oneDNN) convolutions beat XLA's on a CPU (BENCHMARKS.md)
+            self._update_compiled = tf.function(self._update, jit_compile=not self.image)
             self._iterate = tf.function(self._gym_iteration)
 
     def _check(self, hparams, seeds) -> tuple[list[Mapping[str, Any]], list[int]]:
@@ -203,7 +209,8 @@ class Population(tf.Module):
         )
         for var in self.optimizer.variables:
             var.assign(tf.zeros_like(var))
-        self.obs_rms.reset()
+        if self.obs_rms is not None:
+            self.obs_rms.reset()
         self.return_rms.reset()
         for var in (self.discounted_return, self.global_step, self.iteration, self.rng_counter):
             var.assign(tf.zeros_like(var))
@@ -237,13 +244,13 @@ class Population(tf.Module):
         else:
             noise = member_normal(keys, counter, NOISE_STREAM, [steps, n, a])
         noise = tf.transpose(noise, [1, 0, 2, 3])  # [T, P, N, A]
-        obs_ta = tf.TensorArray(tf.float32, size=steps)
+        obs_ta = tf.TensorArray(tf.uint8 if self.image else tf.float32, size=steps)
         act_ta = tf.TensorArray(tf.int32 if self.discrete else tf.float32, size=steps)
         info_ta = tf.TensorArray(tf.float32, size=steps)
         obs = self.runner.observe()
         for t in tf.range(steps):
             policy_obs = self._policy_input(obs)
-            out = self.network.actor(policy_obs)
+            out = self.network.policy(policy_obs)
             if self.discrete:
                 action = tf.argmax(out + noise[t], axis=-1, output_type=tf.int32)
                 env_action = action
@@ -286,7 +293,7 @@ class Population(tf.Module):
         ``step``) of :data:`EVAL_STREAM`. Continuous actions are clipped to the env's box.
         For :class:`agents.evaluation.Evaluator`."""
         policy_obs = self.obs_rms.normalize(obs) if self.norm_obs else obs
-        out = self.network.actor(policy_obs)
+        out = self.network.policy(policy_obs)
         counters = tf.fill([self.size], tf.cast(step, tf.int64))
         shape = [obs.shape[1], self.action_dim]
         if self.discrete:
@@ -371,7 +378,9 @@ class Population(tf.Module):
 
     def _outputs(self, batch, stats, learning_rate, running, diverged):
         """What an iteration hands back to Python, packed into three tensors."""
-        episodes = tf.stack([batch["dones"], batch["episode_returns"], batch["episode_lengths"]])
+        episodes = tf.stack(
+            [batch["episode_ends"], batch["episode_returns"], batch["episode_lengths"]]
+        )
         values = tf.stack([learning_rate, *(stats[k] for k in self._algo.stat_names)])
         counters = tf.stack(
             [
@@ -409,8 +418,8 @@ class Population(tf.Module):
         gymnasium's envs, up to :attr:`iterations_per_call` with in-graph envs).
         ``anneal_iterations``: ``[P]`` float32.
 
-        Yields, an iteration, NumPy arrays: ``episodes`` ``[3, T, P, N]`` (dones, returns,
-        lengths), ``stats`` (name -> ``[P]``) and ``counters`` (name -> ``[P]``:
+        Yields, an iteration, NumPy arrays: ``episodes`` ``[3, T, P, N]`` (episode ends,
+        returns, lengths), ``stats`` (name -> ``[P]``) and ``counters`` (name -> ``[P]``:
         ``running``, ``diverged``, ``active``, ``iteration``, ``global_step`` after it).
         """
         count, *outs = self._iterate(target_iterations, anneal_iterations)

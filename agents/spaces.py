@@ -8,6 +8,26 @@ tests can read the spaces without importing TensorFlow.
 from agents.hparams import LogRealInterval, Space, hp, param
 
 
+def _cnn_params() -> list:
+    """The CNN of image observations (agents.cnn_layout picks its layout)."""
+    return [
+        param(
+            "conv_channels",
+            hp.Discrete([8, 16, 32, 64]),
+            32,
+            "channels of the CNN's first convolution (Nature CNN: 32, then twice that)",
+            role="shape",
+        ),
+        param(
+            "dense_units",
+            hp.Discrete([64, 128, 256, 512, 1024]),
+            512,
+            "units of the CNN's dense layer",
+            role="shape",
+        ),
+    ]
+
+
 def _network_params(hidden_size: int = 64) -> list:
     return [
         param(
@@ -23,6 +43,14 @@ def _network_params(hidden_size: int = 64) -> list:
         param(
             "activation", hp.Discrete(["relu", "tanh"]), "tanh", "hidden activation", role="shape"
         ),
+        param(
+            "shared_network",
+            hp.Discrete([False, True]),
+            False,
+            "one torso for actor and critic, two heads (Ray's vf_share_layers)",
+            role="shape",
+        ),
+        *_cnn_params(),
         param(
             "log_std_init",
             hp.RealInterval(-3.0, 1.0),
@@ -204,6 +232,7 @@ DQN = Space(
         param(
             "activation", hp.Discrete(["relu", "tanh"]), "relu", "hidden activation", role="shape"
         ),
+        *_cnn_params(),
     ]
 )
 

@@ -58,19 +58,39 @@ def add(buffer, values, mask):
 
 
 def test_replay_buffer_drops_masked_rows_and_wraps_around():
-    buffer = dqn.ReplayBuffer(capacity=5, obs_dim=1)
+    buffer = dqn.ReplayBuffer(capacity=5, obs_shape=[1])
     add(buffer, [10.0, 11.0, 12.0], [1, 0, 1])  # the dummy step (mask 0) is no transition
     assert int(buffer.size) == 2 and int(buffer.position) == 2
-    np.testing.assert_array_equal(buffer.rows[:2, 0].numpy(), [10.0, 12.0])
-    np.testing.assert_array_equal(buffer.rows[:2, 1].numpy(), [-10.0, -12.0])
-    np.testing.assert_array_equal(buffer.rows[:2, 2].numpy(), [0.0, 2.0])  # the actions
+    np.testing.assert_array_equal(buffer.observations[:2, 0, 0].numpy(), [10.0, 12.0])
+    np.testing.assert_array_equal(buffer.observations[:2, 1, 0].numpy(), [-10.0, -12.0])
+    np.testing.assert_array_equal(buffer.rows[:2, 0].numpy(), [0.0, 2.0])  # the actions
     add(buffer, [20.0, 21.0, 22.0, 23.0], [1, 1, 1, 1])  # rows 2, 3, 4, then 0
     assert int(buffer.size) == 5 and int(buffer.position) == 1
-    np.testing.assert_array_equal(buffer.rows[:5, 0].numpy(), [23.0, 12.0, 20.0, 21.0, 22.0])
+    np.testing.assert_array_equal(
+        buffer.observations[:5, 0, 0].numpy(), [23.0, 12.0, 20.0, 21.0, 22.0]
+    )
+
+
+def test_replay_buffer_stores_images_as_bytes():
+    buffer = dqn.ReplayBuffer(capacity=4, obs_shape=[10, 10, 4], obs_dtype=tf.uint8)
+    frames = tf.constant(np.arange(2 * 400).reshape(2, 10, 10, 4) % 256, tf.uint8)
+    buffer.add(frames, tf.range(2), tf.ones(2), frames[::-1], tf.zeros(2), tf.ones(2))
+    assert buffer.observations.dtype == tf.uint8
+    batch = buffer.sample(tf.constant([0.0, 0.6], tf.float64))
+    np.testing.assert_array_equal(batch["obs"].numpy(), frames.numpy())
+    np.testing.assert_array_equal(batch["next_obs"].numpy(), frames.numpy()[::-1])
+
+
+def test_a_checkpoint_of_the_one_matrix_buffer_is_converted():
+    old = np.arange(2 * 7, dtype=np.float32).reshape(2, 7)  # obs_dim 2: [o, o, o', o', a, r, t]
+    arrays = {"buffer/rows": old}
+    dqn.ReplayBuffer.split_old_rows(arrays)
+    np.testing.assert_array_equal(arrays["buffer/observations"][1], [[7, 8], [9, 10]])
+    np.testing.assert_array_equal(arrays["buffer/rows"], old[:, 4:])
 
 
 def test_replay_buffer_samples_only_rows_written():
-    buffer = dqn.ReplayBuffer(capacity=100, obs_dim=1)
+    buffer = dqn.ReplayBuffer(capacity=100, obs_shape=[1])
     add(buffer, [1.0, 2.0, 3.0], [1, 1, 1])
     uniform = tf.constant(np.random.default_rng(0).uniform(size=2000))
     batch = buffer.sample(uniform)
@@ -86,7 +106,8 @@ def test_agent_stores_real_transitions_only():
     assert ended >= 5  # a random policy ends CartPole episodes within ~20 steps
     # one dummy step follows every ended episode (except perhaps the last): not stored
     assert int(agent.buffer.size) in (250 - ended, 250 - ended + 1)
-    rows = agent.buffer.unpack(agent.buffer.rows[: int(agent.buffer.size)])
+    size = int(agent.buffer.size)
+    rows = agent.buffer.unpack(agent.buffer.observations[:size], agent.buffer.rows[:size])
     assert float(tf.reduce_sum(rows["terminations"])) in (ended, ended - 1)
     assert int(agent.gradient_steps.numpy()) == 0
     agent.close()
