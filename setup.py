@@ -19,6 +19,11 @@ OPTIONAL = {
     # gymnasium's MuJoCo (HalfCheetah-v5, ...) and Box2D (LunarLander-v3, ...) envs.
     "mujoco": ["gymnasium[mujoco]>=1.0"],
     "box2d": ["gymnasium[box2d]>=1.0"],
+    # Atari (ALE/*-v5): ale-py ships the ROMs in its wheel; gymnasium's AtariPreprocessing
+    # resizes frames with OpenCV.
+    "atari": ["ale-py>=0.9", "opencv-python-headless>=4.8"],
+    # MinAtar (MinAtar/*-v1): the minatar package's games and their gymnasium envs.
+    "minatar": ["minatar>=1.0.15"],
 }
 ALL = sorted({requirement for group in OPTIONAL.values() for requirement in group})
 # The tests cover every optional part, so the dev extra installs them all; ruff pinned: its

@@ -101,6 +101,28 @@ def cnn_layout(shape) -> str | None:
     )
 
 
+def space_problem(obs_space, act_space) -> str | None:
+    """Why the agents cannot take these spaces, or None: observations must be a flat Box
+    or a uint8 image ``[H, W, C]`` a CNN takes (``agents.cnn_layout``); actions Discrete or
+    a flat Box."""
+    import gymnasium as gym
+    import numpy as np
+
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
+        return f"observations must be a flat Box or an image Box [H, W, C], got {obs_space}"
+    try:
+        cnn_layout(obs_space.shape)
+    except ValueError as error:
+        return str(error)
+    if len(obs_space.shape) == 3 and obs_space.dtype != np.uint8:
+        return f"image observations must be uint8, got {obs_space.dtype}"
+    if not isinstance(act_space, gym.spaces.Discrete) and not (
+        isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    ):
+        return f"actions must be Discrete or a flat Box, got {act_space}"
+    return None
+
+
 def prune_xla_cache(directory: str, max_bytes: int) -> int:
     """Deletes the oldest entries of XLA's persistent cache in ``directory`` until the rest
     fit in ``max_bytes`` (TensorFlow's cache has no limit of its own: every new shape adds
@@ -223,7 +245,17 @@ def runs_in_graph(env_id: str, env_backend: str = "auto") -> bool:
     return env_backend == "tf" or (env_backend == "auto" and env_id in TF_ENV_IDS)
 
 
-def thread_counts(populations: bool, in_graph: bool, cores: int) -> tuple[int, int]:
+def sees_images(env_id: str) -> bool:
+    """Whether ``env_id`` is one of the image games (Atari, MinAtar: ``agents.games``),
+    without importing TensorFlow."""
+    from agents import games
+
+    return games.family(env_id) is not None
+
+
+def thread_counts(
+    populations: bool, in_graph: bool, cores: int, images: bool = False
+) -> tuple[int, int]:
     """The ``(inter_op, intra_op)`` thread counts that trained fastest on ``cores`` cores.
 
     One inter-op thread always: every op waits for the one before it, and a second
@@ -233,10 +265,12 @@ def thread_counts(populations: bool, in_graph: bool, cores: int) -> tuple[int, i
     XLA program with in-graph envs is split across ``cores`` of them (P = 32: 274k
     against 209k with one); a lone agent's ops, and a population's stepped through
     NumPy each step, are small, so they run inline (P = 8 with gymnasium's CartPole:
-    53k with one, 31k with two). Figures: BENCHMARKS.md, 2026-12-02.
+    53k with one, 31k with two). A CNN's convolutions are large ops too: ``images`` takes
+    ``cores`` intra-op threads (PPO's ``minatar`` preset on MinAtar Breakout: 13.3k env
+    steps/s against 10.2k with one). Figures: BENCHMARKS.md, 2026-12-02.
     """
     cores = max(1, int(cores))
-    return (1, cores) if populations and in_graph else (1, 1)
+    return (1, cores) if images or (populations and in_graph) else (1, 1)
 
 
 def configure_threads(inter_op: int = 1, intra_op: int = 0) -> None:

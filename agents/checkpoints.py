@@ -68,8 +68,10 @@ def read(directory: str, expected: Mapping[str, Any], hparams: Mapping[str, Any]
             raise ValueError(
                 f"checkpoint {directory} was written for {field} {meta.get(field)!r}, not {value!r}"
             )
+    # hparams declared after a checkpoint was written held their defaults in it
+    defaults = agents.space(meta["algorithm"]).defaults() if "algorithm" in meta else {}
     for name in agents.STRUCTURAL_HPARAMS:
-        saved = meta["hparams"].get(name)
+        saved = meta["hparams"].get(name, defaults.get(name))
         if name in hparams and saved != hparams[name]:
             raise ValueError(
                 f"checkpoint {directory} was written for other hparams: "

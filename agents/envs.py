@@ -91,30 +91,11 @@ def make_vec_env(env_id: str, num_envs: int, training: bool = True) -> gym.vecto
     if mode != gym.vector.AutoresetMode.NEXT_STEP:
         problem = f"vector env autoreset mode {mode} is not next-step"
     else:
-        problem = space_problem(env.single_observation_space, env.single_action_space)
+        problem = agents.space_problem(env.single_observation_space, env.single_action_space)
     if problem:
         env.close()
         raise EnvError(f"{env_id}: {problem}")
     return env
-
-
-def space_problem(obs_space: gym.Space, act_space: gym.Space) -> str | None:
-    """Why the agents cannot take these spaces, or None: observations must be a flat Box
-    or a uint8 image ``[H, W, C]`` a CNN takes (``agents.cnn_layout``); actions Discrete or
-    a flat Box."""
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
-        return f"observations must be a flat Box or an image Box [H, W, C], got {obs_space}"
-    try:
-        agents.cnn_layout(obs_space.shape)
-    except ValueError as error:
-        return str(error)
-    if len(obs_space.shape) == 3 and obs_space.dtype != np.uint8:
-        return f"image observations must be uint8, got {obs_space.dtype}"
-    if not isinstance(act_space, gym.spaces.Discrete) and not (
-        isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
-    ):
-        return f"actions must be Discrete or a flat Box, got {act_space}"
-    return None
 
 
 def keeps_state_when_pickled(env: gym.vector.VectorEnv) -> bool:

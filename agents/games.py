@@ -73,14 +73,15 @@ def register(env_id: str) -> None:
         module.register_envs()
 
 
-def make(env_id: str, training: bool = True) -> gym.Env:
+def make(env_id: str, training: bool = True, **kwargs) -> gym.Env:
     """One copy of ``env_id``: preprocessed (see the module docstring) for Atari and
-    MinAtar ids, else plain ``gym.make``."""
+    MinAtar ids, else plain ``gym.make``; ``kwargs`` go to ``gym.make`` (``render_mode``:
+    the preprocessed env renders the game's own frames)."""
     register(env_id)
     prefix = family(env_id)
     if prefix == "ALE/":
-        return make_atari(env_id, training)
-    env = gym.make(env_id)
+        return make_atari(env_id, training, **kwargs)
+    env = gym.make(env_id, **kwargs)
     if prefix == "MinAtar/":
         space = env.observation_space
         as_bytes = gym.spaces.Box(0, 1, space.shape, np.uint8)
@@ -88,10 +89,10 @@ def make(env_id: str, training: bool = True) -> gym.Env:
     return env
 
 
-def make_atari(env_id: str, training: bool = True) -> gym.Env:
+def make_atari(env_id: str, training: bool = True, **kwargs) -> gym.Env:
     """An ALE game with the standard preprocessing; ``training`` adds episodic lives and
     reward clipping."""
-    env = gym.make(env_id, frameskip=1)
+    env = gym.make(env_id, frameskip=1, **kwargs)
     env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=SCREEN_SIZE)
     env = GameStats(env)
     if training:

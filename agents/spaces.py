@@ -253,6 +253,32 @@ PRESETS = {
             "norm_obs": True,
             "norm_reward": True,
         },
+        # Atari (ALE/*-v5, preprocessed: agents.games): CleanRL's ppo_atari.py, the Nature
+        # CNN shared by actor and critic.
+        "atari": {
+            "num_envs": 8,
+            "num_steps": 128,
+            "learning_rate": 2.5e-4,
+            "num_minibatches": 4,
+            "update_epochs": 4,
+            "clip_coef": 0.1,
+            "ent_coef": 0.01,
+            "vf_coef": 0.5,
+            "max_grad_norm": 0.5,
+            "shared_network": True,
+        },
+        # MinAtar (MinAtar/*-v1, 10x10 images): the MinAtar CNN (one 3x3 convolution of 16
+        # channels, 128 dense units) shared by actor and critic; rollouts of 64 x 128.
+        "minatar": {
+            "num_envs": 64,
+            "num_steps": 128,
+            "learning_rate": 5e-4,
+            "num_minibatches": 8,
+            "update_epochs": 4,
+            "shared_network": True,
+            "conv_channels": 16,
+            "dense_units": 128,
+        },
         # MuJoCo (HalfCheetah-v5, Hopper-v5, ...): CleanRL's ppo_continuous_action.py.
         "mujoco": {
             "num_envs": 1,
@@ -265,6 +291,38 @@ PRESETS = {
             "ent_coef": 0.0,
             "norm_obs": True,
             "norm_reward": True,
+        },
+    },
+    "dqn": {
+        # Atari: CleanRL's dqn_atari.py, but a replay buffer of 100,000 transitions (5.6 GB
+        # of uint8 frames; CleanRL's 1,000,000 would take 56 GB).
+        "atari": {
+            "buffer_size": 100_000,
+            "learning_rate": 1e-4,
+            "target_network_frequency": 1000,
+            "batch_size": 32,
+            "start_e": 1.0,
+            "end_e": 0.01,
+            "exploration_fraction": 0.1,
+            "learning_starts": 80_000,
+            "train_frequency": 4,
+            "loss": "huber",
+        },
+        # MinAtar: Young and Tian 2019's DQN (100,000 transitions, 5,000 steps of random
+        # play, epsilon 1 to 0.1 over the first tenth, target copied every 1,000 steps).
+        "minatar": {
+            "buffer_size": 100_000,
+            "learning_rate": 2.5e-4,
+            "target_network_frequency": 1000,
+            "batch_size": 32,
+            "start_e": 1.0,
+            "end_e": 0.1,
+            "exploration_fraction": 0.1,
+            "learning_starts": 5000,
+            "train_frequency": 1,
+            "loss": "huber",
+            "conv_channels": 16,
+            "dense_units": 128,
         },
     },
 }

@@ -137,7 +137,12 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="config overrides, e.g. NUM_STEPS=5 UPDATE_EPOCHS=1",
     )
-    parser.add_argument("--repeats", type=int, default=1, help="steady calls (median)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="steady calls (median; 0: the first call only)"
+    )
+    parser.add_argument(
+        "--curve", type=int, default=0, metavar="K", help="also print K points of the return curve"
+    )
     args = parser.parse_args()
     overrides = {
         k: int(v) if v.isdigit() else float(v) for k, v in (item.split("=", 1) for item in args.set)
@@ -162,24 +167,27 @@ def main() -> None:
             out = train(seeds)
             jax.block_until_ready(out)
             steadies.append(time.perf_counter() - start)
-        steady = statistics.median(steadies)
         steps = count * (args.timesteps // unit) * unit
         returns = out["metrics"]["returned_episode_returns"]  # [agents, updates, steps, envs]
-        final = float(returns[:, -1].mean())
-        print(
-            json.dumps(
-                {
-                    "peer": "purejaxrl",
-                    "agents": count,
-                    "steps": steps,
-                    "first": round(first, 2),
-                    "steady": round(steps / steady),
-                    "whole": round(steps / first),
-                    "final_return": round(final, 1),
-                }
-            ),
-            flush=True,
-        )
+        final = returns[:, -1].mean(axis=(1, 2))  # each agent's
+        record = {
+            "peer": "purejaxrl",
+            "env": args.env,
+            "agents": count,
+            "steps": steps,
+            "first": round(first, 2),
+            "steady": round(steps / statistics.median(steadies)) if steadies else None,
+            "whole": round(steps / first),
+            "final_return": round(float(final.mean()), 2),
+            "final_returns": [round(float(x), 2) for x in final],
+        }
+        if args.curve:  # mean over agents and envs of each K-th update's last step
+            updates = returns.shape[1]
+            marks = [max(1, round(updates * (k + 1) / args.curve)) - 1 for k in range(args.curve)]
+            record["curve"] = [
+                [(m + 1) * unit, round(float(returns[:, m, -1].mean()), 2)] for m in marks
+            ]
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Tiny real training runs: episode boundaries, smoke, determinism, checkpoint continuity."""
 
+import json
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import tensorflow as tf
 from pool import lone_agent
 
 import agents
+from agents import checkpoints
 from agents.envs import COLUMNS, EnvError, EnvRunner, choose_backend, make_vec_env
 
 agents.configure_threads()
@@ -70,6 +72,26 @@ def test_a_checkpoint_restores_only_into_the_same_env_backend(tmp_path):
     other = ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="gymnasium")
     with pytest.raises(ValueError, match="written for env_backend 'tf'"):
         other.restore(str(tmp_path / "c"))
+
+
+def test_a_checkpoint_from_before_the_network_hparams_restores(tmp_path):
+    """Checkpoints written before ``shared_network``, ``conv_channels`` and ``dense_units``
+    existed hold none of them: they held the defaults, and restore."""
+    ppo = agents.load("ppo")
+    agent = ppo.make_agent("CartPole-v1", TINY, seed=0, env_backend="gymnasium")
+    agent.save(str(tmp_path / "c"))
+    meta_path = tmp_path / "c" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for name in ("shared_network", "conv_channels", "dense_units"):
+        del meta["hparams"][name]
+    meta_path.write_text(json.dumps(meta))
+    restored = checkpoints.load_agent(str(tmp_path / "c"))
+    for saved, loaded in zip(agent.variables, restored.variables):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+    shared_hparams = {**TINY, "shared_network": True}
+    shared = ppo.make_agent("CartPole-v1", shared_hparams, seed=0, env_backend="gymnasium")
+    with pytest.raises(ValueError, match="shared_network=False, not True"):
+        shared.restore(str(tmp_path / "c"))
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])

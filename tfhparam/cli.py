@@ -31,19 +31,24 @@ ENV_EXTRAS = {"gymnasium.envs.mujoco": "mujoco", "gymnasium.envs.box2d": "box2d"
 
 def check_env_id(env_id: str, agent: str | None = None) -> None:
     """Raises UsageError for an env id gymnasium does not know, one whose package is not
-    installed (naming the extra to install), or one whose actions ``agent`` cannot take
-    (DQN needs Discrete actions). Builds one copy of the env to look."""
+    installed (naming the extra to install), spaces the agents cannot take (an image a CNN
+    cannot, say), or actions ``agent`` cannot take (DQN needs Discrete actions). Builds one
+    copy of the env to look."""
     import gymnasium as gym
 
     import agents
+    from agents import games
 
     try:
+        games.register(env_id)
         spec = gym.spec(env_id)
+    except games.MissingExtra as error:
+        raise UsageError(str(error)) from None
     except gym.error.Error as error:
         raise UsageError(f"unknown env id {env_id!r}: {error}") from None
     agents.route_mujoco_warnings(env_id)
     try:
-        env = gym.make(env_id)
+        env = games.make(env_id)  # as the agents see it (Atari: preprocessed)
     except gym.error.DependencyNotInstalled as error:
         entry = str(spec.entry_point)
         extra = next((x for prefix, x in ENV_EXTRAS.items() if entry.startswith(prefix)), None)
@@ -51,8 +56,13 @@ def check_env_id(env_id: str, agent: str | None = None) -> None:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "missing package"
         message = f"{env_id} needs a package that is not installed ({reason}): {hint}"
         raise UsageError(message) from None
-    action_space = env.action_space
+    action_space, problem = (
+        env.action_space,
+        agents.space_problem(env.observation_space, env.action_space),
+    )
     env.close()
+    if problem:
+        raise UsageError(f"{env_id}: {problem}")
     if agent in agents.DISCRETE_ONLY and not isinstance(action_space, gym.spaces.Discrete):
         raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
 

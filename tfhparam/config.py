@@ -12,7 +12,7 @@ A sweep file (every key optional; flags override it)::
     aggregate: mean           # how envs combine: mean | median
     last_n: 10                # iterations averaged into a run's value
     envs:                     # a list of ids, or ids with target scores
-      CartPole-v1: {target_score: [0, 500]}
+      CartPole-v1: {target_score: [0, 500]}   # Atari: {target_score: human}
     space:                    # per hparam: a value list, an interval, or a fixed value
       learning_rate: {min: 1.0e-4, max: 3.0e-3, log: true}
       num_minibatches: [2, 4, 8]
@@ -35,7 +35,7 @@ import yaml
 
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
-from tfhparam import strategies
+from tfhparam import atari_scores, strategies
 from tfhparam.scoring import AGGREGATES, SCORE_FROM, VALUES
 
 STRATEGIES = strategies.NAMES
@@ -315,13 +315,25 @@ def _whole(value: Any, minimum: float, label: str) -> int:
 
 def _parse_target(text: str) -> tuple[str, tuple[float, float]]:
     env, sep, bounds = text.partition("=")
+    if sep and env and bounds == "human":
+        return env, _human_target(env, "--target-score")
     low, sep2, high = bounds.partition(":")
     try:
         if not (sep and sep2 and env):
             raise ValueError
         return env, (float(low), float(high))
     except ValueError:
-        raise SweepError(f"--target-score: expected ENV=LOW:HIGH, got {text!r}") from None
+        raise SweepError(
+            f"--target-score: expected ENV=LOW:HIGH or ENV=human, got {text!r}"
+        ) from None
+
+
+def _human_target(env: str, where: str) -> tuple[float, float]:
+    """``target_score: human``: the game's (random, human) scores (``atari_scores``)."""
+    try:
+        return atari_scores.human_target(env)
+    except ValueError as error:
+        raise SweepError(f"{where}: {error}") from None
 
 
 def build(
@@ -387,12 +399,14 @@ def _read_envs(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], 
     targets: dict[str, tuple[float, float]] = {}
     for env, spec in env_entries.items():
         if not isinstance(env, str) or not isinstance(spec, dict) or set(spec) - {"target_score"}:
-            raise SweepError(f"{where}envs.{env}: expected {{target_score: [low, high]}}")
-        if "target_score" in spec:
+            raise SweepError(f"{where}envs.{env}: expected {{target_score: [low, high] | human}}")
+        if spec.get("target_score") == "human":
+            targets[env] = _human_target(env, f"{where}envs.{env}.target_score")
+        elif "target_score" in spec:
             pair = spec["target_score"]
             ok = isinstance(pair, list) and len(pair) == 2
             if not ok or not all(isinstance(x, (int, float)) for x in pair) or pair[0] == pair[1]:
-                raise SweepError(f"{where}envs.{env}.target_score: expected [low, high]")
+                raise SweepError(f"{where}envs.{env}.target_score: expected [low, high] or human")
             targets[env] = (float(pair[0]), float(pair[1]))
     envs = list(flags.get("envs") or env_entries)
     if not envs:

@@ -73,7 +73,6 @@ def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
     """Plays one episode of ``agent`` on gymnasium's rendering copy of its env, seeded
     with the evaluation's first env seed (with our TensorFlow envs that is another episode
     than the evaluation's first), and writes its frames to ``path``; returns the count."""
-    import gymnasium as gym
     import numpy as np
     import tensorflow as tf
     from PIL import Image
@@ -83,14 +82,18 @@ def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
 
     for driver in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # pygame draws off screen
         os.environ.setdefault(driver, "dummy")
+    from agents import games
+
     agents.route_mujoco_warnings(agent.env_id)
-    env = gym.make(agent.env_id, render_mode="rgb_array")
+    # as the agent sees it (Atari: preprocessed, whole games), drawn as the game draws it
+    env = games.make(agent.env_id, training=False, render_mode="rgb_array")
     seed = evaluation_seeds(agent.seeds[:1], round_)[0]
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
     keys = tf.constant([seed], tf.int64)
     for step in range(episode_limit(agent.env_id)):
-        batch = tf.constant(np.asarray(obs, np.float32)[None, None])
+        obs = np.asarray(obs)
+        batch = tf.constant((obs if obs.dtype == np.uint8 else obs.astype(np.float32))[None, None])
         action = agent.act(batch, greedy, keys, tf.constant(step, tf.int64)).numpy()[0, 0]
         obs, _, terminated, truncated, _ = env.step(action)
         frames.append(env.render())
@@ -160,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agents.evaluation import Evaluator
 
     in_graph = agents.runs_in_graph(meta["env_id"], meta["env_backend"])
-    agents.configure_threads(*agents.thread_counts(False, in_graph, os.cpu_count() or 1))
+    images = agents.sees_images(meta["env_id"])
+    agents.configure_threads(*agents.thread_counts(False, in_graph, os.cpu_count() or 1, images))
     try:
         agent = checkpoints.load_agent(directory)
     except (ValueError, EnvError, KeyError, OSError) as error:

@@ -47,7 +47,8 @@ def build_parser() -> Parser:
         action="append",
         dest="target_scores",
         metavar="ENV=LOW:HIGH",
-        help="normalize an env's value to (x - LOW) / (HIGH - LOW) (repeatable)",
+        help="normalize an env's value to (x - LOW) / (HIGH - LOW) (repeatable); ENV=human: "
+        "by an Atari game's random and human scores",
     )
     add("--aggregate", help="how envs combine: mean or median")
     add("--last-n", type=int, help="iterations averaged into a run's value (default 10)")
@@ -237,7 +238,8 @@ def threads(args, sweep: config.Sweep, population: int | str, processes_sharing:
     populations = population != 1 and sweep.agent in agents.POPULATION_AGENTS
     in_graph = all(agents.runs_in_graph(env, sweep.env_backend) for env in sweep.envs)
     cores = max(1, (os.cpu_count() or 1) // processes_sharing)
-    inter_op, intra_op = agents.thread_counts(populations, in_graph, cores)
+    images = any(agents.sees_images(env) for env in sweep.envs)
+    inter_op, intra_op = agents.thread_counts(populations, in_graph, cores, images)
     return (
         inter_op if args.inter_op_threads is None else args.inter_op_threads,
         intra_op if args.intra_op_threads is None else args.intra_op_threads,

@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         populations=False,
         in_graph=agents.runs_in_graph(args.env, args.env_backend),
         cores=os.cpu_count() or 1,
+        images=agents.sees_images(args.env),
     )
     agents.configure_threads(
         inter_op if args.inter_op_threads is None else args.inter_op_threads, intra_op
