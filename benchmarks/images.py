@@ -11,7 +11,10 @@ in its own venv (see that file for how to set it up).
     python benchmarks/images.py --env MinAtar/Breakout-v1 --preset minatar --seeds 3 \\
         --timesteps 2000000 [--peer-python ~/peer/bin/python --purejaxrl PATH]
 
-Prints one JSON line for ours and one for the peer.
+Prints one JSON line for ours and one for the peer. For Atari the peer is CleanRL's
+``ppo_atari.py`` instead (``benchmarks/cleanrl_atari_peer.py``, run beside this script,
+each pinned to a core: ``taskset -c 0 python benchmarks/images.py --env ALE/Breakout-v5
+--preset atari --seeds 1 --first-seed 1 --timesteps 1000000``).
 """
 
 import argparse
@@ -34,13 +37,16 @@ GYMNAX_IDS = {
 }
 
 
-def ours(env_id: str, preset: str, seeds: int, timesteps: int, points: int) -> dict:
-    agents.configure_threads(*agents.thread_counts(True, False, os.cpu_count() or 1, True))
+def ours(
+    env_id: str, preset: str, seeds: int, timesteps: int, points: int, first_seed: int, cores: int
+) -> dict:
+    agents.configure_threads(*agents.thread_counts(True, False, cores, True))
     from agents import population
 
     hparams = agents.presets("ppo")[preset]
     start = time.perf_counter()
-    group = population.Population("ppo", env_id, [hparams] * seeds, list(range(seeds)))
+    seed_list = list(range(first_seed, first_seed + seeds))
+    group = population.Population("ppo", env_id, [hparams] * seeds, seed_list)
     per_iteration = group.num_envs * group.num_steps
     iterations = timesteps // per_iteration
     marks = {max(1, round(iterations * (k + 1) / points)) for k in range(points)}
@@ -62,6 +68,7 @@ def ours(env_id: str, preset: str, seeds: int, timesteps: int, points: int) -> d
         "env": env_id,
         "preset": preset,
         "agents": seeds,
+        "seeds": seed_list,
         "steps": seeds * iterations * per_iteration,
         "seconds": round(elapsed, 1),
         "whole": round(seeds * iterations * per_iteration / elapsed),
@@ -105,6 +112,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--timesteps", type=int, default=2_000_000, help="a seed")
     parser.add_argument("--points", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--peer-python", help="the peer venv's python")
     parser.add_argument("--purejaxrl", help="PureJaxRL's checkout (for the peer)")
     args = parser.parse_args()

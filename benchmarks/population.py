@@ -22,7 +22,9 @@ process a core, each training its share as populations), ``population, one proce
 (``--population 1 --workers auto``). The peer: PureJaxRL training the same 32 agents for
 the same steps, vmapped, compilation included. ``--space default`` searches PPO's default
 space (three minibatch counts: three shapes); ``--space continuous`` only per-member
-hparams (one shape).
+hparams (one shape); ``--config FILE`` runs a sweep file's search instead (its agent,
+envs and space; ``--trials`` and ``--steps`` still set), e.g. ``sweeps/ppo_minatar.yaml``
+for 16 PPO trials on MinAtar Breakout, with ``--settings population "one at a time"``.
 
 ``threads``: steps/s of a lone agent and of P = 32 under several TensorFlow thread pools
 (inter-op, intra-op), interleaved, medians; with our TensorFlow CartPole (the whole
@@ -61,7 +63,7 @@ SETTINGS = {
 }
 
 
-def sweep_seconds(setting: str, space: str, trials: int, steps: int) -> float:
+def sweep_seconds(setting: str, space: str, trials: int, steps: int, config=None) -> float:
     with tempfile.TemporaryDirectory() as logdir:
         command = [
             sys.executable,
@@ -80,7 +82,9 @@ def sweep_seconds(setting: str, space: str, trials: int, steps: int) -> float:
             *SETTINGS[setting],
             "--quiet",
         ]
-        if SPACES[space]:
+        if config:  # a sweep file of its own (its space, envs and agent)
+            command += ["--config", config]
+        elif SPACES[space]:
             path = os.path.join(logdir, "space.json")  # JSON is YAML
             with open(path, "w") as f:
                 json.dump({"name": "bench", "agent": "ppo", "space": SPACES[space]}, f)
@@ -95,7 +99,9 @@ def run_sweeps(args) -> None:
     total_steps = args.trials * args.steps
     for _ in range(args.repeats):
         for name in args.settings:
-            seconds[name].append(sweep_seconds(name, args.space, args.trials, args.steps))
+            seconds[name].append(
+                sweep_seconds(name, args.space, args.trials, args.steps, args.config)
+            )
         if args.purejaxrl:  # the peer: the same agents vmapped, compilation included
             row = peer_rate(
                 argparse.Namespace(**{**vars(args), "peer_timesteps": args.steps}), args.trials
@@ -267,6 +273,7 @@ def main() -> None:
     sweep.add_argument("--trials", type=int, default=32)
     sweep.add_argument("--steps", type=int, default=100_000)
     sweep.add_argument("--space", choices=sorted(SPACES), default="default")
+    sweep.add_argument("--config", help="a sweep file instead (e.g. sweeps/ppo_minatar.yaml)")
     sweep.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS))
     scaling = sub.add_parser("scaling")
     scaling.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 128])

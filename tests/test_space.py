@@ -129,6 +129,9 @@ def test_the_agents_role_lists_are_derived_from_the_declarations():
         "norm_reward",
         "buffer_size",
         "optimizer",
+        "shared_network",
+        "conv_channels",
+        "dense_units",
     }
     assert set(agents.POPULATION_KEY_HPARAMS) == {
         *agents.STRUCTURAL_HPARAMS,
