@@ -362,8 +362,8 @@ class CNN(tf.Module):
 
     Inputs are ``[P, B, H, W, C]`` images of any dtype, divided by ``scale`` (255 for
     uint8 frames) inside the graph. Each member's convolution is its own ``conv2d``
-    (measured against one grouped convolution of all members: 1.4x slower at P = 8, but
-    a grouped convolution's filter gradients differ from a lone run's; BENCHMARKS.md).
+    (measured against one grouped convolution of all members: as fast at P = 8, and the
+    grouped one's filter gradients differ from a lone run's; BENCHMARKS.md).
     Weights are orthogonal with gain sqrt(2) over ``[k * k * C_in, C_out]`` (CleanRL's
     ``layer_init``); biases start at zero.
     """

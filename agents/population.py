@@ -161,7 +161,8 @@ class Population(tf.Module):
             self.iterations_per_call = min(max(STEPS_PER_CALL // per_iteration, 1), 64)
             self._iterate = tf.function(self._iterations, jit_compile=True)
         else:  # the rollout calls NumPy: a graph around the compiled update
-            # CNNs: TensorFlow's own (oneDNN) convolutions beat XLA's on a CPU (BENCHMARKS.md)
+            # CNNs: TensorFlow's own (oneDNN) convolutions beat XLA's on a CPU, 1.5x
+            # (benchmarks/conv.py, BENCHMARKS.md)
             self._update_compiled = tf.function(self._update, jit_compile=not self.image)
             self._iterate = tf.function(self._gym_iteration)
 
