@@ -264,3 +264,15 @@ def test_a_minatar_sweep_trains_its_trials_as_one_population(tmp_path):
         results = json.load(f)
     rows = results["trials"] if isinstance(results, dict) else results
     assert len(rows) == 2
+
+
+def test_a_minatar_episode_renders_to_a_gif(tmp_path):
+    from PIL import Image
+
+    from tfhparam.evaluate import render_gif
+
+    agent = ppo.make_agent(MINATAR, TINY_CNN, seed=1)
+    frames = render_gif(agent, 0, True, str(tmp_path / "episode.gif"))
+    with Image.open(tmp_path / "episode.gif") as gif:
+        assert frames > 1 and gif.n_frames > 1
+    agent.close()

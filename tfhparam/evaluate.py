@@ -101,6 +101,10 @@ def render_gif(agent, round_: int, greedy: bool, path: str) -> int:
             break
     fps = env.metadata.get("render_fps") or 30
     env.close()
+    # MinAtar draws float colours in [0, 1]; the others draw uint8
+    frames = [
+        f if f.dtype == np.uint8 else (np.clip(f, 0, 1) * 255).astype(np.uint8) for f in frames
+    ]
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return len(images)
