@@ -63,7 +63,7 @@ STRATEGIES = {
     "grid+asha": {"strategy": "grid", "trials": 8, "prune": "asha"},
     "bayesian+median": {
         "strategy": "bayesian",
-        "trials": 6,
+        "trials": 5,
         "prune": "median",
         "strategy_options": {"num_initial_points": 3},
     },

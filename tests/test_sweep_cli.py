@@ -136,17 +136,18 @@ def events_per_run(project):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("population", ["1", "3"], ids=["one-at-a-time", "batched"])
-def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(population, tmp_path):
-    """Batched, also the lock between two real processes: while the first sweep runs, the
-    same command (and with --overwrite) exits 2 naming it and touches nothing; after its
-    kill -9 the rerun takes the lock over."""
+def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path):
+    """Four trials in batches of two: the kill -9 lands inside the second batch, after the
+    first finished; the rerun keeps the finished trials and redoes the killed batch. Also
+    the lock between two real processes: while the first sweep runs, the same command (and
+    with --overwrite) exits 2 naming it and touches nothing; after its kill -9 the rerun
+    takes the lock over."""
     logdir = str(tmp_path / "logs")
     args = [
         "--strategy",
         "random",
         "--trials",
-        "3",
+        "4",
         "--total-timesteps",
         "16384",
         "--set",
@@ -164,48 +165,43 @@ def test_kill_9_mid_trial_then_rerun_finishes_exactly_the_asked_trials(populatio
         "--workers",
         "1",
         "--population",
-        population,
+        "2",
     ]
     project = os.path.join(logdir, "killed")
     process = subprocess.Popen(
         [*SWEEP, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     result_0 = os.path.join(project, "trial_0", "result.json")
-    # one at a time: kill inside trial 1; batched: inside the batch of all three
-    inside = os.path.join(project, "trial_1" if population == "1" else "trial_2", "CartPole-v1")
+    inside = os.path.join(project, "trial_3", "CartPole-v1")  # the second batch: 2 and 3
     deadline = time.time() + 240
     while time.time() < deadline and not os.path.exists(inside):
         time.sleep(0.05)
     time.sleep(1.0)  # well inside the trial
-    if population == "3":  # the lock: frozen (SIGSTOP), the sweep still holds it
-        process.send_signal(signal.SIGSTOP)
-        before = snapshot(project)
-        for extra in ([], ["--overwrite"]):
-            second = run(*args, *extra)
-            assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
-            line = second.stderr.strip().splitlines()[-1]
-            assert line.startswith("python -m tfhparam.sweep: error: sweep directory")
-            assert f"in use by pid {process.pid} on {socket.gethostname()} since " in line
-            assert snapshot(project) == before  # nothing removed, nothing written
+    process.send_signal(signal.SIGSTOP)  # the lock: frozen, the sweep still holds it
+    before = snapshot(project)
+    for extra in ([], ["--overwrite"]):
+        second = run(*args, *extra)
+        assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
+        line = second.stderr.strip().splitlines()[-1]
+        assert line.startswith("python -m tfhparam.sweep: error: sweep directory")
+        assert f"in use by pid {process.pid} on {socket.gethostname()} since " in line
+        assert snapshot(project) == before  # nothing removed, nothing written
     process.send_signal(signal.SIGKILL)  # kill -9: the kernel drops the lock; taken over below
     process.wait()
-    first_score = None
-    if population == "1":
-        assert os.path.exists(result_0), "trial 0 should have finished before the kill"
-        with open(result_0) as f:
-            first_score = json.load(f)["score"]
-    else:
-        assert not os.path.exists(result_0), "the batch should have been killed mid-way"
-    assert not os.path.exists(os.path.join(project, "trial_1", "result.json"))
+    assert os.path.exists(result_0), "the first batch should have finished before the kill"
+    with open(result_0) as f:
+        first_score = json.load(f)["score"]
+    for trial in ("2", "3"):
+        path = os.path.join(project, f"trial_{trial}", "result.json")
+        assert not os.path.exists(path), "the second batch should have been killed mid-way"
 
     out = run(*args)
     assert out.returncode == 0, out.stderr
     with open(os.path.join(project, "results.json")) as f:
         rows = json.load(f)
-    assert sorted(r["trial"] for r in rows) == ["0", "1", "2"]
+    assert sorted(r["trial"] for r in rows) == ["0", "1", "2", "3"]
     assert all(r["status"] == "completed" for r in rows)
-    if first_score is not None:
-        assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
+    assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
     assert set(events_per_run(project).values()) == {1}  # no duplicate session
     assert "best configuration:" in out.stdout
 

@@ -108,7 +108,7 @@ def test_a_checkpoint_of_the_first_agents_format_exits_2_with_one_line(tmp_path)
         [*command, "--verbose"], capture_output=True, text=True, timeout=120, env=env
     )
     assert verbose.returncode == 2 and "Traceback" not in verbose.stderr
-    assert "oneDNN custom operations are on" in verbose.stderr  # TensorFlow's, let through
+    assert len(verbose.stderr.splitlines()) > 1  # TensorFlow's start-up lines, let through
     assert verbose.stderr.splitlines()[-1] == out.stderr.strip()
 
 
