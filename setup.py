@@ -13,7 +13,8 @@ OPTIONAL = {
     # python -m tfhparam.report draws its figures with matplotlib.
     "report": ["matplotlib>=3.7"],
     # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
-    "optuna": ["optuna>=3.4"],
+    # Optuna's samplers: CMA-ES needs cmaes, QMC scipy (Keras Tuner's GP brings it already).
+    "optuna": ["optuna>=4.4", "cmaes>=0.10"],
     # python -m tfhparam.evaluate --render FILE.gif writes its frames with Pillow.
     "render": ["pillow>=9"],
     # gymnasium's MuJoCo (HalfCheetah-v5, ...) and Box2D (LunarLander-v3, ...) envs.
@@ -26,9 +27,12 @@ OPTIONAL = {
     "minatar": ["minatar>=1.0.15"],
 }
 ALL = sorted({requirement for group in OPTIONAL.values() for requirement in group})
+# Optuna's GPSampler needs PyTorch; PyPI's Linux wheel brings CUDA's libraries (gigabytes),
+# so it is left out of all and dev.
+GP = ["optuna>=4.4", "torch>=2.2"]
 # The tests cover every optional part, so the dev extra installs them all; ruff pinned: its
-# format style changes between releases.
-DEV = ["pytest>=8", "ruff==0.17.6", *ALL]
+# format style changes between releases; pytest-xdist runs the suite on every core.
+DEV = ["pytest>=8", "pytest-xdist>=3.5", "ruff==0.17.6", *ALL]
 # docs/hparams_screenshot.py drives the system Chromium (Debian's `chromium`).
 DOCS = ["playwright>=1.40"]
 
@@ -50,5 +54,5 @@ setup(
         "keras-tuner[bayesian]>=1.4.7,<1.5",
         "pyyaml>=6.0",
     ],
-    extras_require={**OPTIONAL, "all": ALL, "dev": DEV, "docs": DOCS},
+    extras_require={**OPTIONAL, "gp": GP, "all": ALL, "dev": DEV, "docs": DOCS},
 )

@@ -222,6 +222,7 @@ class DQNAgent(tf.Module):
             target.assign(online)
         # PyTorch's Adam epsilon, as CleanRL's dqn.py (PPO and A2C use 1e-5, as theirs do).
         self.optimizer = Adam(self.q_network.trainable_variables, eps=1e-8)
+        self.parameters = sum(int(np.prod(v.shape)) for v in self.q_network.trainable_variables)
         image = agents.cnn_layout(obs_space.shape) is not None
         self.buffer = ReplayBuffer(
             int(hparams["buffer_size"]), obs_space.shape, tf.uint8 if image else tf.float32
@@ -449,6 +450,7 @@ def train(
             "iteration": int(agent.iteration.numpy()),
             "charts/learning_rate": float(agent.hparams["learning_rate"]),
             "charts/epsilon": float(epsilon),
+            "charts/parameters": float(agent.parameters),
             "charts/SPS": (global_step - start_step) / max(time.perf_counter() - start_time, 1e-9),
             "episode_returns": returns,
         }

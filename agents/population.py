@@ -132,6 +132,8 @@ class Population(tf.Module):
         )
         optimizer = OPTIMIZERS[first.get("optimizer", "adam")]
         self.optimizer = optimizer(self.network.trainable_variables)
+        # A member's trainable parameters (its slice of the stacked variables).
+        self.parameters = sum(int(np.prod(v.shape[1:])) for v in self.network.trainable_variables)
         self.obs_rms = None if self.image else RunningMeanStd(self.size, self.obs_shape, "obs_rms")
         self.return_rms = RunningMeanStd(self.size, name="return_rms")
         p, n = self.size, self.num_envs
@@ -620,6 +622,7 @@ def _member_metrics(
             "global_step": int(global_steps[p]),
             "iteration": int(counters["iteration"][p]),
             "charts/SPS": (global_steps[p] - start_steps[p]) / max(elapsed, 1e-9),
+            "charts/parameters": float(population.parameters),
             "episode_returns": returns[:, p][done],
         }
         for name, values in stats.items():

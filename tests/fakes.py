@@ -12,15 +12,19 @@ class FakeRunner:
     Records every run (env, seed, first and last step, checkpoint paths) in ``calls``.
     ``diverge_below``: learning rates under it give a NaN loss (a divergence).
     ``interrupt_on_call``: raise KeyboardInterrupt when that run (0-based) starts.
+    ``size_bonus``: rewards gain ``size_bonus * log2(hidden_size / 16)``, so that a larger
+    network scores better (``charts/parameters`` is ``hidden_size ** 2``): objectives that
+    conflict.
     With ``spec.eval_episodes`` it evaluates as the agents do (every ``eval_every`` steps
     and at the end): ``eval/return`` is ``1000 - quality + step / 1000``, so evaluation
     ranks trials the other way round from training.
     """
 
-    def __init__(self, diverge_below=0.0, interrupt_on_call=None):
+    def __init__(self, diverge_below=0.0, interrupt_on_call=None, size_bonus=0.0):
         self.calls = []
         self.diverge_below = diverge_below
         self.interrupt_on_call = interrupt_on_call
+        self.size_bonus = size_bonus
 
     def __call__(self, spec):
         if self.interrupt_on_call is not None and len(self.calls) == self.interrupt_on_call:
@@ -32,6 +36,8 @@ class FakeRunner:
                 start = json.load(f)["step"]
         lr = spec.hparams["learning_rate"]
         quality = 100.0 - 20.0 * abs(math.log10(lr) + 3.0)
+        hidden = spec.hparams.get("hidden_size", 64)
+        quality += self.size_bonus * math.log2(hidden / 16)
         batch = spec.hparams["num_envs"] * spec.hparams["num_steps"]
         step = start
         while step + batch <= spec.total_timesteps:
@@ -43,6 +49,7 @@ class FakeRunner:
                 "explained_variance": 0.5,
                 "episode_length": 10.0,
                 "losses/value_loss": loss,
+                "charts/parameters": float(hidden**2),
             }
             every = spec.eval_every or spec.total_timesteps
             last = step + batch > spec.total_timesteps

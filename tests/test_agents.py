@@ -113,6 +113,10 @@ def test_smoke_training_yields_finite_metrics(algo, env_id):
             "charts/learning_rate",
         ):
             assert math.isfinite(metrics[key]), key
+        # actor and critic, 2 hidden layers of 16 each (weights and biases): CartPole 4 ->
+        # 16 -> 16 -> 2 and -> 1, 386 + 369; Pendulum 3 -> 16 -> 16 -> 1 twice, 353 + 353,
+        # and one log-std
+        assert metrics["charts/parameters"] == (755 if env_id == "CartPole-v1" else 707)
     if env_id == "Pendulum-v1":  # 200-step episodes: none end in 128 steps
         assert not any("rewards" in m for m in history)
     else:  # a random CartPole policy ends episodes within 128 steps

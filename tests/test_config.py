@@ -165,9 +165,10 @@ def test_the_strategy_registry_is_what_the_engine_reads():
     from tfhparam import oracles, strategies
 
     assert config.STRATEGIES == strategies.NAMES == tuple(strategies.STRATEGIES)
-    assert config.BY_TRIALS == ("grid", "random", "bayesian", "tpe")
-    assert config.PRUNABLE == ("grid", "random", "bayesian", "tpe")
-    for name in ("pbt", "evolution"):
+    assert config.BY_TRIALS == ("grid", "random", "bayesian", "tpe", "optuna")
+    assert config.PRUNABLE == ("grid", "random", "bayesian", "tpe", "optuna")
+    assert strategies.MULTI_OBJECTIVE == ("grid", "random", "evolution", "tpe", "optuna")
+    for name in ("pbt", "evolution", "optuna"):
         oracle = strategies.STRATEGIES[name].oracle_class()
         for option, parameter in inspect.signature(oracle).parameters.items():
             if option in strategies.OPTIONS:

@@ -121,6 +121,7 @@ def test_smoke_training_yields_finite_metrics_and_learns_after_learning_starts()
         for key in ("explained_variance", "losses/td_loss", "losses/q_values", "charts/epsilon"):
             assert math.isfinite(metrics[key]), key
         assert "rewards" in metrics and "episode_length" in metrics
+        assert metrics["charts/parameters"] == 386  # 4 -> 16 -> 16 -> 2: the online network
     # (2500 - 100) / 2 training rounds of one gradient step, give or take one
     assert abs(int(agent.gradient_steps.numpy()) - 1200) <= 1
     assert history[-1]["charts/epsilon"] == pytest.approx(0.05)

@@ -18,6 +18,7 @@ A sweep file (every key optional; flags override it)::
       num_minibatches: [2, 4, 8]
       gamma: 0.99
     strategy_options: {max_epochs: 27, factor: 3, grid_points: 3, num_initial_points: 4}
+    objectives: [score]       # or several: [score, "env_steps_to(475)", parameters:min]
 
 Hyperparameters the space does not name keep the agent's default. Every error names the
 field: ``space.learning_rate.min: 1e-07 is outside the agent's domain ...``.
@@ -35,7 +36,7 @@ import yaml
 
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
-from tfhparam import atari_scores, strategies
+from tfhparam import atari_scores, objectives, samplers, strategies
 from tfhparam.scoring import AGGREGATES, SCORE_FROM, VALUES
 
 STRATEGIES = strategies.NAMES
@@ -102,6 +103,8 @@ class Sweep:
     value: str = "last_n"  # a run's value: its curve's last_n points, or the area (auc)
     # The test phase after the search (tfhparam.heldout): seeds (0: none), top, episodes.
     test: dict[str, int] = dataclasses.field(default_factory=lambda: dict(TEST_DEFAULTS))
+    # What the search optimizes (tfhparam.objectives): one objective, or several (a front).
+    objectives: tuple[objectives.Objective, ...] = (objectives.SCORE,)
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -133,6 +136,7 @@ class Sweep:
             "score_from": self.score_from,
             "value": self.value,
             "test": dict(self.test),
+            "objectives": [str(o) for o in self.objectives],
         }
 
 
@@ -295,11 +299,23 @@ FIELDS = (
 )
 # Fields added after sweeps were first written: a sweep.json without one was run with
 # this value (so it still resumes).
-ADDED_FIELDS = {"eval_every": 0, "eval_episodes": 10, "score_from": "train", "value": "last_n"}
+ADDED_FIELDS = {
+    "eval_every": 0,
+    "eval_episodes": 10,
+    "score_from": "train",
+    "value": "last_n",
+    "objectives": ["score:max"],
+}
 # Fields a resume may change: the test phase runs after the search, on its results.
 CHANGEABLE_ON_RESUME = ("test",)
 # Every key a sweep file may hold: the scalar fields and the structured ones.
-FILE_KEYS = {field.name for field in FIELDS} | {"envs", "space", "strategy_options", "test"}
+FILE_KEYS = {field.name for field in FIELDS} | {
+    "envs",
+    "space",
+    "strategy_options",
+    "test",
+    "objectives",
+}
 # test: {seeds, top, episodes}: 0 seeds (no test phase), the top 3, 10 episodes a run.
 TEST_DEFAULTS = {"seeds": 0, "top": 3, "episodes": 10}
 
@@ -455,6 +471,14 @@ def _read_options(
     """``strategy_options``: the strategy's own (and pruning's), in bounds."""
     strategy, prune = sweep.strategy, sweep.prune
     options = data.get("strategy_options", {}) or {}
+    if strategy == "optuna" and isinstance(options, dict):  # the rest: the sampler's own
+        options = dict(options)
+        own = {k: options.pop(k) for k in list(options) if k not in OPTION_DEFAULTS}
+        given = options.get("sampler_options", {})
+        if not isinstance(given, dict):
+            raise SweepError(f"{where}strategy_options.sampler_options: must be a mapping")
+        if own or given:
+            options["sampler_options"] = {**given, **own}
     if not isinstance(options, dict) or set(options) - set(OPTION_DEFAULTS):
         bad = sorted(set(options) - set(OPTION_DEFAULTS)) if isinstance(options, dict) else []
         raise SweepError(
@@ -478,6 +502,8 @@ def _read_options(
     sweep.options = {**OPTION_DEFAULTS, **options}
     for key, option in strategies.OPTIONS.items():
         value = sweep.options[key]
+        if option.kind in ("name", "mapping"):  # the sampler: checked with the objectives
+            continue
         if option.kind == "float":
             if (
                 isinstance(value, bool)
@@ -565,6 +591,47 @@ def _read_test(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], 
     sweep.test = test
 
 
+def _read_objectives(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """``objectives`` (``--objective``, repeatable): what they need, and a strategy that
+    takes them; then an Optuna sampler able to rank them."""
+    if "objectives" in flags:
+        texts, label = list(flags["objectives"]), "--objective"
+    else:
+        texts, label = data.get("objectives", []), f"{where}objectives"
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list):
+            raise SweepError(f"{label}: a list of NAME[:max|min], got {texts!r}")
+    try:
+        found = objectives.parse_all(texts)
+    except ValueError as error:
+        raise SweepError(f"{label}: {error}") from None
+    kinds = {o.kind for o in found}
+    if "seed_std" in kinds and sweep.seeds < 2:
+        raise SweepError(f"{label}: seed_std needs 2 seeds or more, the sweep runs {sweep.seeds}")
+    if "test_score" in kinds and not sweep.test["seeds"]:
+        raise SweepError(f"{label}: test_score needs the test phase (test.seeds, --test-seeds)")
+    record = strategies.STRATEGIES[sweep.strategy]
+    if len(found) > 1 and not record.multi_objective:
+        raise SweepError(
+            f"{label}: {sweep.strategy} optimizes one objective; for {len(found)} use "
+            f"{', '.join(strategies.MULTI_OBJECTIVE)}"
+        )
+    if sweep.prune != "none" and [o.searched_as for o in found] != ["score"]:
+        raise SweepError(
+            f"{label}: pruning compares intermediate scores; prune only a sweep of score"
+        )
+    sweep.objectives = found
+    if sweep.strategy == "optuna":
+        name = sweep.options["sampler"]
+        try:
+            samplers.check(name, sweep.options["sampler_options"], len(found))
+        except samplers.SamplerError as error:
+            raise SweepError(f"{where}strategy_options.sampler: {error}") from None
+
+
 # After the scalar fields, in this order: each may read what the ones before it set.
 STRUCTURED = (
     _check_strategy,
@@ -574,6 +641,7 @@ STRUCTURED = (
     _check_budget,
     _check_evaluation,
     _read_test,
+    _read_objectives,
 )
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import agents
-from tfhparam import lock, results, scoring, stats
+from tfhparam import lock, objectives, results, scoring, stats
 
 TEST_DIR = "test"
 # Test seeds lie in [TEST_SEED_START, 2 * TEST_SEED_START): tuning seeds (seed * 1000 + k)
@@ -79,12 +79,23 @@ def read_result(project_dir: str, trial: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def chosen_rows(rows: Sequence[results.Row], top: int) -> list[results.Row]:
-    """The ``top`` completed rows by tuning score (ties by trial id), one a configuration:
-    a Hyperband trial and its promotion share their hparams, and only the better is taken."""
+def chosen_rows(
+    rows: Sequence[results.Row], top: int, found: Sequence[objectives.Objective] = ()
+) -> list[results.Row]:
+    """The ``top`` completed rows by tuning score (ties by trial id), or with several
+    objectives ``found`` by their Pareto order on the tuning seeds (``test_score`` counting
+    as its stand-in ``score``); one a configuration: a Hyperband trial and its promotion
+    share their hparams, and only the better is taken."""
     done = [r for r in rows if r.status == "completed" and r.score is not None]
+    tuning = [objectives.SCORE if o.kind == "test_score" else o for o in found]
+    if len(tuning) > 1:
+        by_trial = {r.trial: r for r in done}
+        copies = [dataclasses.replace(r, test_score=None) for r in done]
+        order = [by_trial[r.trial] for r in results.ranked(copies, tuning)]
+    else:
+        order = sorted(done, key=lambda r: (-r.score, r.trial))
     chosen, seen = [], set()
-    for row in sorted(done, key=lambda r: (-r.score, r.trial)):
+    for row in order:
         key = json.dumps(row.hparams, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
@@ -140,7 +151,8 @@ def _run(project_dir, settings, population_runner, verbose) -> list[dict[str, An
     os.makedirs(os.path.join(project_dir, TEST_DIR), exist_ok=True)
     results.write_atomic(os.path.join(project_dir, TEST_DIR, "settings.json"), json.dumps(wanted))
     out = []
-    for row in chosen_rows(rows, settings.top):
+    found = results.sweep_objectives(project_dir)
+    for row in chosen_rows(rows, settings.top, found):
         previous = read_result(project_dir, row.trial)
         if previous and previous.get("settings") == wanted:
             out.append(previous)
@@ -162,7 +174,7 @@ def _run(project_dir, settings, population_runner, verbose) -> list[dict[str, An
                 f"[test] trial {row.trial} (tuning score {results.number(row.score)}): {outcome}",
                 flush=True,
             )
-    results.write(project_dir, results.ranked(results.with_tests(project_dir, rows)))
+    results.write(project_dir, results.ranked(results.with_tests(project_dir, rows), found))
     return out
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import keras_tuner as kt
 
+from tfhparam import pareto, samplers
 from tfhparam.strategies import default
 
 # Step of the final report of a trial; intermediate reports use steps 1, 2, ...
@@ -63,6 +64,41 @@ def _ranked(trials: Sequence, direction: str = "max") -> list:
     """Trials best first; failed ones (no score) last."""
     sign = 1.0 if direction == "max" else -1.0
     return sorted(trials, key=lambda t: -sign * t.score if t.score is not None else math.inf)
+
+
+def objective_list(objective) -> list:
+    """The ``kt.Objective`` s of an oracle's objective (several in a ``MultiObjective``)."""
+    return list(getattr(objective, "objectives", None) or [objective])
+
+
+def objective_values(trial, objective) -> list[float] | None:
+    """A trial's value of each objective (its score, with one), or None if it has not all
+    of them (failed, or still running)."""
+    parts = objective_list(objective)
+    if len(parts) == 1:
+        return None if trial.score is None else [float(trial.score)]
+    values = []
+    for part in parts:
+        if not trial.metrics.exists(part.name):
+            return None
+        value = trial.metrics.get_last_value(part.name)
+        if value is None or math.isnan(value):
+            return None
+        values.append(float(value))
+    return values
+
+
+def pareto_ranked(trials: Sequence, objective) -> list:
+    """Trials best first by NSGA-II's order (front, then crowding distance); one objective:
+    by its value. Trials without every value last, in their order."""
+    parts = objective_list(objective)
+    if len(parts) == 1:
+        return _ranked(trials, parts[0].direction)
+    points = [objective_values(t, objective) for t in trials]
+    scored = [i for i, p in enumerate(points) if p is not None]
+    order = pareto.rank([points[i] for i in scored], [o.direction for o in parts])
+    unscored = [t for t, p in zip(trials, points) if p is None]
+    return [trials[scored[k]] for k in order] + unscored
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,6 +316,11 @@ class EvolutionOracle(kt.Oracle):
     redrawn within its domain with ``mutation_probability`` (mutation). Every child trains
     from scratch with the full budget.
 
+    With several objectives (a ``MultiObjective``) it is NSGA-II (Deb et al. 2002): trials
+    are ranked by Pareto front, then by crowding distance (:func:`pareto_ranked`), and a
+    generation breeds from the best ``population_size`` of itself and the parents it was
+    bred from (NSGA-II's elitist selection); tournaments, crossover and mutation stay.
+
     Args:
         objective: ``kt.Objective("score", "max")``.
         population_size: trials per generation.
@@ -315,6 +356,16 @@ class EvolutionOracle(kt.Oracle):
     def _finished(self, ids: Sequence[str]) -> bool:
         return all(self.trials[i].status in ("COMPLETED", "FAILED", "INVALID") for i in ids)
 
+    def _parents(self, generation: int) -> list[str]:
+        """The trial ids generation ``generation + 1`` breeds from, best first: generation
+        ``generation`` itself, or with several objectives the best ``population_size`` of it
+        and of the parents it was bred from."""
+        pool = list(self.populations[generation])
+        if len(objective_list(self.objective)) > 1 and generation > 0:
+            pool += [i for i in self._parents(generation - 1) if i not in pool]
+        ranked = pareto_ranked([self.trials[i] for i in pool], self.objective)
+        return [t.trial_id for t in ranked][: self.population_size]
+
     def _tournament(self, ranked_ids: list[str], rng: random.Random) -> str:
         entrants = rng.sample(range(len(ranked_ids)), min(self.tournament_size, len(ranked_ids)))
         return ranked_ids[min(entrants)]  # lower index = better rank
@@ -327,21 +378,13 @@ class EvolutionOracle(kt.Oracle):
                 return {"status": "IDLE", "values": None}
             if generation + 1 >= self.generations:
                 return {"status": "STOPPED", "values": None}
-            ranked = [
-                t.trial_id
-                for t in _ranked([self.trials[i] for i in current], self.objective.direction)
-            ]
-            self.populations.append(ranked[: self.elites])
+            self.populations.append(self._parents(generation)[: self.elites])
             generation, current = generation + 1, self.populations[-1]
         rng = _rng(self.seed, "evolution", generation, len(current))
         if generation == 0:
             values = {h.name: resample(h, rng) for h in self.hyperparameters.space}
         else:
-            previous = self.populations[-2]
-            ranked = [
-                t.trial_id
-                for t in _ranked([self.trials[i] for i in previous], self.objective.direction)
-            ]
+            ranked = self._parents(generation - 1)
             mother = self.trials[self._tournament(ranked, rng)].hyperparameters.values
             father = self.trials[self._tournament(ranked, rng)].hyperparameters.values
             values = {}
@@ -487,12 +530,12 @@ def with_pruning(
 
 
 # ---------------------------------------------------------------------------------------
-# TPE through Optuna
+# Optuna's samplers
 # ---------------------------------------------------------------------------------------
 
 
 class OptunaMissing(ImportError):
-    """``--strategy tpe`` without the optional ``optuna`` package."""
+    """``--strategy tpe`` or ``optuna`` without the optional ``optuna`` package."""
 
 
 def import_optuna():
@@ -505,17 +548,25 @@ def import_optuna():
     return optuna
 
 
-class TPEOracle(kt.Oracle):
-    """Optuna's TPE sampler driven through ask/tell, as a Keras Tuner oracle.
+class OptunaOracle(kt.Oracle):
+    """Any of Optuna's samplers (:mod:`tfhparam.samplers`) driven through ask/tell, as a
+    Keras Tuner oracle.
 
     The study lives in ``optuna.db`` (SQLite) in the sweep's directory, named after the
     sweep: a resumed sweep reloads it, and ``optuna-dashboard sqlite:///logs/NAME/optuna.db``
-    shows it. Failed trials are told as failed, pruned ones as pruned.
+    shows it. With several objectives (a ``MultiObjective``) the study is multi-objective
+    (its ``directions``, one value each told) and Optuna keeps the Pareto front. Failed
+    trials are told as failed, pruned ones as pruned. A batch is asked one trial after
+    another: trials still running are the sampler's to account for (TPE's constant liar,
+    the GP's Kriging believer).
 
     Args:
-        objective: ``kt.Objective("score", "max")``.
+        objective: ``kt.Objective("score", "max")``, or several.
         max_trials: trials to run.
-        num_initial_points: random trials before TPE models (Optuna's ``n_startup_trials``).
+        sampler: the ``optuna.samplers`` class's name.
+        sampler_options: its keyword arguments.
+        num_initial_points: random trials before a modelling sampler models (Optuna's
+            ``n_startup_trials``; default 10).
         seed, hyperparameters, **kwargs: as ``kt.Oracle``.
     """
 
@@ -523,6 +574,8 @@ class TPEOracle(kt.Oracle):
         self,
         objective,
         max_trials: int = 10,
+        sampler: str = default("sampler"),
+        sampler_options: Mapping[str, Any] = default("sampler_options"),
         num_initial_points: int | None = None,
         seed=None,
         hyperparameters=None,
@@ -536,6 +589,7 @@ class TPEOracle(kt.Oracle):
             hyperparameters=hyperparameters,
             **kwargs,
         )
+        self.sampler, self.sampler_options = sampler, dict(sampler_options or {})
         self.num_initial_points = num_initial_points or 10
         self.numbers: dict[str, int] = {}  # Keras Tuner trial id -> Optuna trial number
         self._study = None
@@ -545,15 +599,18 @@ class TPEOracle(kt.Oracle):
             optuna = self.optuna
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             storage = f"sqlite:///{os.path.abspath(os.path.join(self._project_dir, 'optuna.db'))}"
-            direction = "maximize" if self.objective.direction == "max" else "minimize"
-            sampler = optuna.samplers.TPESampler(
-                seed=self.seed, n_startup_trials=self.num_initial_points
+            directions = [
+                "maximize" if o.direction == "max" else "minimize"
+                for o in objective_list(self.objective)
+            ]
+            sampler = samplers.make(
+                self.sampler, self.sampler_options, self.seed, self.num_initial_points
             )
             self._study = optuna.create_study(
                 study_name=os.path.basename(self._project_dir),
                 storage=storage,
                 sampler=sampler,
-                direction=direction,
+                directions=directions,
                 load_if_exists=True,
             )
         return self._study
@@ -590,13 +647,14 @@ class TPEOracle(kt.Oracle):
             return
         stored = self.trials[trial.trial_id]
         state = self.optuna.trial.TrialState
+        values = objective_values(stored, self.objective)
         try:
-            if stored.status == "COMPLETED" and stored.score is not None:
+            if stored.status == "COMPLETED" and values is not None:
                 if stored.trial_id in getattr(self, "pruned_ids", ()):  # with PruningMixin
                     self.study().tell(number, state=state.PRUNED)
                 else:
-                    self.study().tell(number, stored.score)
-            elif stored.status in ("FAILED", "INVALID"):
+                    self.study().tell(number, values)
+            elif stored.status in ("FAILED", "INVALID", "COMPLETED"):
                 self.study().tell(number, state=state.FAIL)
         except RuntimeError:  # told already (a resumed sweep ending the same trial again)
             pass
@@ -607,3 +665,16 @@ class TPEOracle(kt.Oracle):
     def set_state(self, state: Mapping[str, Any]) -> None:
         super().set_state(state)
         self.numbers = dict(state["numbers"])
+
+
+class TPEOracle(OptunaOracle):
+    """:class:`OptunaOracle` with Optuna's TPE sampler (``--strategy tpe``)."""
+
+    def __init__(self, objective, max_trials: int = 10, num_initial_points=None, **kwargs):
+        super().__init__(
+            objective,
+            max_trials=max_trials,
+            sampler="TPESampler",
+            num_initial_points=num_initial_points,
+            **kwargs,
+        )

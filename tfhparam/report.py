@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tfhparam import results
+from tfhparam import pareto, results
 from tfhparam.cli import Parser, UsageError, fail
 from tfhparam.tensorboard import read_scalars
 
@@ -632,6 +632,64 @@ def plot_test_scores(sweep: Sweep, path: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def front_points(sweep: Sweep) -> tuple[list, list[results.Row], list[list[float]]]:
+    """A sweep of several objectives: its objectives, and its completed rows that have a
+    value of each (in trial order) with those values; ``([], [], [])`` otherwise."""
+    found = results.sweep_objectives(sweep.directory)
+    if len(found) < 2:
+        return [], [], []
+    rows, points = [], []
+    for row in sorted(_completed(sweep), key=lambda r: r.trial):
+        point = [results.objective_value(row, o) for o in found]
+        if None not in point:
+            rows.append(row)
+            points.append(point)
+    return list(found), rows, points
+
+
+def hypervolumes(points: list[list[float]], directions: list[str]) -> list[float]:
+    """The hypervolume of the first k points for every k (the reference point: beyond the
+    worst of all of them, :func:`tfhparam.pareto.reference_point`)."""
+    if not points:
+        return []
+    reference = pareto.reference_point(points, directions)
+    return [pareto.hypervolume(points[: k + 1], reference, directions) for k in range(len(points))]
+
+
+def plot_pareto_front(sweep: Sweep, path: str) -> None:
+    """The trials in objective space with front 1 marked (two objectives: one scatter, the
+    front joined; more: every pair), and the hypervolume of the trials so far."""
+    plt = _pyplot()
+    found, rows, points = front_points(sweep)
+    directions = [o.direction for o in found]
+    pairs = [(i, j) for i in range(len(found)) for j in range(i + 1, len(found))]
+    fig, axes = plt.subplots(1, len(pairs) + 1, figsize=(4.6 * (len(pairs) + 1), 4.2))
+    on_front = {r.trial for r in rows if r.front == 1}
+    for axis, (i, j) in zip(axes, pairs):
+        xs, ys = [p[i] for p in points], [p[j] for p in points]
+        front = [(x, y) for x, y, r in zip(xs, ys, rows) if r.trial in on_front]
+        axis.scatter(xs, ys, color="tab:gray", alpha=0.6, label="trials")
+        if front:
+            if len(pairs) == 1:
+                front.sort()
+                axis.plot(*zip(*front), color="tab:blue", linewidth=1)
+            axis.scatter(*zip(*front), color="tab:blue", zorder=3, label="front 1")
+        for x, y, row in zip(xs, ys, rows):
+            if row.trial in on_front:
+                axis.annotate(row.trial, (x, y), fontsize=8)
+        axis.set_xlabel(str(found[i]))
+        axis.set_ylabel(str(found[j]))
+        axis.legend(fontsize=8)
+    volumes = hypervolumes(points, directions)
+    axes[-1].plot(range(1, len(volumes) + 1), volumes, marker="o", color="tab:blue")
+    axes[-1].set_xlabel("completed trials (in trial order)")
+    axes[-1].set_ylabel("hypervolume")
+    axes[-1].set_title("Hypervolume of the trials so far")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def results_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     return results.cells(sweep.rows, list(sweep.domains))
 
@@ -730,6 +788,26 @@ def blocks(
                 )
             )
             out.append(("table", table))
+    if "pareto_front" in images:
+        found, rows, points = front_points(sweep)
+        volumes = hypervolumes(points, [o.direction for o in found])
+        front = results.front(sweep.rows)
+        out.append(("heading", "Pareto front"))
+        out.append(
+            (
+                "text",
+                f"Objectives: {', '.join(f'`{o}`' for o in found)}. {len(front)} of "
+                f"{len(rows)} completed trials are on the front (no other trial is at "
+                "least as good in every objective and better in one); the results table "
+                "ranks front 1 first, then by crowding distance (NSGA-II). Hypervolume of "
+                f"all trials: {results.number(volumes[-1] if volumes else None)} (reference: "
+                "each objective's worst value, a tenth of its range further).",
+            )
+        )
+        if d.get("agent") and d.get("envs"):
+            for row in front:
+                out.append(("code", results.best_command(d, row)))
+        out.append(("image", images["pareto_front"]))
     if "pbt_schedule" in images:
         out.append(("heading", "PBT schedules"))
         out.append(
@@ -832,6 +910,10 @@ def write_report(
         images["test_scores"] = "test_scores.png"
         paths["test_scores"] = os.path.join(output, images["test_scores"])
         plot_test_scores(sweep, paths["test_scores"])
+    if front_points(sweep)[1]:
+        images["pareto_front"] = "pareto_front.png"
+        paths["pareto_front"] = os.path.join(output, images["pareto_front"])
+        plot_pareto_front(sweep, paths["pareto_front"])
     if pbt_members(sweep):
         images["pbt_schedule"] = "pbt_schedule.png"
         paths["pbt_schedule"] = os.path.join(output, images["pbt_schedule"])

@@ -8,10 +8,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from tfhparam import objectives as objectives_module
+from tfhparam import pareto
 
 PRUNED = "pruned"  # a trial stopped early by a pruner (tfhparam.oracles)
 TEST_COLUMNS = ("test_score", "test_iqm", "test_low", "test_high")  # with a test phase
@@ -48,6 +52,10 @@ class Row:
     test_iqm: float | None = None
     test_low: float | None = None
     test_high: float | None = None
+    # A sweep's objectives besides score (tfhparam.objectives), by name, and with several
+    # objectives the trial's Pareto front (1: not dominated); None outside the fronts.
+    objectives: dict[str, float] = dataclasses.field(default_factory=dict)
+    front: int | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -68,6 +76,10 @@ class Row:
         }
         if self.member is not None:
             data["member"], data["generation"] = self.member, self.generation
+        if self.objectives:
+            data["objectives"] = dict(self.objectives)
+        if self.front is not None:
+            data["front"] = self.front
         if self.test_score is not None:
             data.update(
                 test_score=self.test_score,
@@ -90,25 +102,77 @@ def number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def ranked(rows: Iterable[Row]) -> list[Row]:
-    """Rows best first (completed, then pruned, failed, running), ranks set. Completed
-    rows with a test score come first, by it (the test phase chooses the best); the others
-    by score."""
+Objectives = Sequence[objectives_module.Objective]
 
-    def order(r: Row) -> tuple:
-        tested = r.test_score is not None
-        return (
-            STATUS_ORDER[r.status],
-            not tested,
-            -(r.test_score or 0.0),
-            -(r.score or 0.0),
-            r.trial,
+
+def objective_value(row: Row, objective: objectives_module.Objective) -> float | None:
+    """A row's value of ``objective`` (None: it has none, or NaN)."""
+    if objective.kind == "score":
+        value = row.score
+    elif objective.kind == "test_score":
+        value = row.test_score
+    else:
+        value = row.objectives.get(objective.name)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def ranked(rows: Iterable[Row], objectives: Objectives = ()) -> list[Row]:
+    """Rows best first (completed, then pruned, failed, running), ranks set.
+
+    With the one objective ``score`` (the default), completed rows with a test score come
+    first, by it (the test phase chooses the best), the others by score. With another
+    single objective, by its value in its direction. With several, by Pareto front (front 1
+    first, ``front`` set), then by crowding distance within a front
+    (:func:`tfhparam.pareto.rank`); completed rows that lack a value come after the fronts.
+    """
+    rows = list(rows)
+    for row in rows:
+        row.front = None
+    if [o.kind for o in objectives] in ([], ["score"]):
+
+        def order(r: Row) -> tuple:
+            tested = r.test_score is not None
+            return (
+                STATUS_ORDER[r.status],
+                not tested,
+                -(r.test_score or 0.0),
+                -(r.score or 0.0),
+                r.trial,
+            )
+
+        rows = sorted(rows, key=order)
+    else:
+        completed = sorted((r for r in rows if r.status == "completed"), key=lambda r: r.trial)
+        points = [[objective_value(r, o) for o in objectives] for r in completed]
+        whole = [k for k, p in enumerate(points) if None not in p]
+        directions = [o.direction for o in objectives]
+        order = pareto.rank([points[k] for k in whole], directions)
+        fronts = pareto.non_dominated_sort([points[k] for k in whole], directions)
+        for number_, front in enumerate(fronts, 1):
+            for k in front:
+                completed[whole[k]].front = number_
+        best = [completed[whole[k]] for k in order]
+        best += [r for k, r in enumerate(completed) if k not in whole]
+        rest = sorted(
+            (r for r in rows if r.status != "completed"),
+            key=lambda r: (STATUS_ORDER[r.status], -(r.score or 0.0), r.trial),
         )
-
-    rows = sorted(rows, key=order)
+        rows = best + rest
     for position, row in enumerate(rows, 1):
         row.rank = position if row.status == "completed" else None
     return rows
+
+
+def front(rows: Iterable[Row]) -> list[Row]:
+    """The rows of Pareto front 1, in their order."""
+    return [r for r in rows if r.front == 1]
+
+
+def sweep_objectives(project_dir: str) -> tuple[objectives_module.Objective, ...]:
+    """The objectives a sweep directory's definition records (``score`` for a sweep
+    written before there were others)."""
+    definition = read_definition(project_dir) or {}
+    return objectives_module.parse_all(definition.get("objectives") or [])
 
 
 class ResultsError(ValueError):
@@ -123,9 +187,10 @@ def _read_json(path: str) -> Any:
         raise ResultsError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
 
 
-def collect(project_dir: str, trials: Iterable[Any]) -> list[Row]:
+def collect(project_dir: str, trials: Iterable[Any], objectives: Objectives = ()) -> list[Row]:
     """The rows of Keras Tuner trials (``trial_id``, ``status``, ``score``,
-    ``hyperparameters``) and what each trial wrote in ``trial_ID/result.json``; ranked."""
+    ``hyperparameters``) and what each trial wrote in ``trial_ID/result.json``; ranked by
+    ``objectives``."""
     rows = []
     for trial in trials:
         path = os.path.join(project_dir, f"trial_{trial.trial_id}", "result.json")
@@ -135,10 +200,13 @@ def collect(project_dir: str, trials: Iterable[Any]) -> list[Row]:
         )
         if status == "completed" and saved.get("status") in (PRUNED, "failed"):
             status = saved["status"]  # a pruned trial, or one Hyperband ranked last
+        score = trial.score  # the oracle's; with several objectives, Keras Tuner's sum
+        if trial.metrics.exists("score"):
+            score = trial.metrics.get_last_value("score")
         rows.append(
             Row(
                 trial=trial.trial_id,
-                score=trial.score if status in ("completed", PRUNED) else None,
+                score=score if status in ("completed", PRUNED) else None,
                 status=status,
                 steps=saved.get("budget"),
                 parent=saved.get("parent"),
@@ -150,9 +218,10 @@ def collect(project_dir: str, trials: Iterable[Any]) -> list[Row]:
                 },
                 member=saved.get("member"),
                 generation=saved.get("generation"),
+                objectives=dict(saved.get("objectives") or {}) if status == "completed" else {},
             )
         )
-    return ranked(with_tests(project_dir, rows))
+    return ranked(with_tests(project_dir, rows), objectives)
 
 
 def with_tests(project_dir: str, rows: list[Row]) -> list[Row]:
@@ -192,13 +261,20 @@ def write(project_dir: str, rows: list[Row]) -> None:
     )
     names = sorted({k for row in rows for k in row.hparams})
     tests = TEST_COLUMNS if any(row.test_score is not None for row in rows) else ()
+    others = objective_names(rows)
+    fronted = ["front"] if any(row.front is not None for row in rows) else []
     tmp = os.path.join(project_dir, "results.csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["rank", "trial", "score", *tests, "status", "steps", *names, "reason"])
+        out.writerow(
+            ["rank", "trial", "score", *fronted, *others, *tests, "status", "steps", *names]
+            + ["reason"]
+        )
         for row in rows:
             out.writerow(
                 [row.rank, row.trial, row.score]
+                + ([row.front] if fronted else [])
+                + [row.objectives.get(name) for name in others]
                 + [row[name] for name in tests]
                 + [row.status, row.steps]
                 + [row.hparams.get(n) for n in names]
@@ -221,6 +297,14 @@ def read(project_dir: str) -> list[Row]:
         raise ResultsError(f"cannot read {path}: not a list of result rows") from None
 
 
+def objective_names(rows: Iterable[Row]) -> list[str]:
+    """The objectives besides score that ``rows`` hold, in the order first seen."""
+    names: list[str] = []
+    for row in rows:
+        names += [name for name in row.objectives if name not in names]
+    return names
+
+
 def cells(
     rows: Iterable[Row], names: list[str], steps_and_reason: bool = True
 ) -> tuple[list[str], list[list[str]]]:
@@ -229,11 +313,17 @@ def cells(
     every number in :func:`number`'s format."""
     rows = list(rows)
     tested = any(row.test_score is not None for row in rows)
-    header = ["rank", "trial", "score", *(["test", "test IQM 95% CI"] if tested else []), "status"]
+    others = objective_names(rows)
+    fronted = any(row.front is not None for row in rows)
+    header = ["rank", "trial", "score", *(["front"] if fronted else []), *others]
+    header += [*(["test", "test IQM 95% CI"] if tested else []), "status"]
     header += ["steps", *names, "reason"] if steps_and_reason else names
     body = []
     for row in rows:
         line = [number(row.rank) or "-", row.trial, number(row.score)]
+        if fronted:
+            line.append(number(row.front))
+        line += [number(row.objectives.get(name)) for name in others]
         if tested:
             interval = ""
             if row.test_score is not None:

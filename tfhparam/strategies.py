@@ -32,7 +32,7 @@ class Option:
     default: Any
     low: float | None
     high: float | None = None
-    kind: str = "int"  # int, float, or "int or none"
+    kind: str = "int"  # int, float, "int or none", name (a sampler), mapping
     help: str = ""
 
 
@@ -66,6 +66,10 @@ OPTIONS = {
         Option("prune_warmup", 3, 1, help="pruning: reports before any stop (ASHA: first rung)"),
         Option("prune_min_trials", 4, 1, help="median pruning: other trials needed at a report"),
         Option("prune_factor", 3, 2, help="ASHA: the top 1/factor go on at each rung"),
+        # --strategy optuna: the sampler by name; its keyword options are strategy_options
+        # too (kept in sampler_options; tfhparam.samplers checks them)
+        Option("sampler", "TPESampler", None, kind="name", help="optuna: an optuna.samplers class"),
+        Option("sampler_options", {}, None, kind="mapping", help="optuna: the sampler's options"),
     )
 }
 PRUNING_OPTIONS = ("prune_reports", "prune_warmup", "prune_min_trials", "prune_factor")
@@ -128,6 +132,9 @@ class Strategy:
         settings: options it reads itself rather than passing them to its oracle.
         extra: the oracle's other arguments, made from the sweep (a grid's points, the
             hparams PBT must not perturb).
+        multi_objective: it takes several objectives (``tfhparam.objectives``): it ranks
+            them by Pareto front (evolution as NSGA-II, Optuna's samplers) or simply reports
+            the front (random, grid).
     """
 
     name: str
@@ -142,6 +149,7 @@ class Strategy:
     help: str
     settings: tuple[str, ...] = ()
     extra: Callable[[Any], dict[str, Any]] = lambda sweep: {}
+    multi_objective: bool = False
 
     def accepts(self, pruned: bool) -> tuple[str, ...]:
         """The options a sweep of this strategy may set (the pruning ones if it prunes)."""
@@ -183,6 +191,19 @@ def _pbt_total(get: Get) -> int:
     return int(get("population_size")) * int(get("generations"))
 
 
+def _optuna_at_once(get: Get) -> int:
+    """A modelling sampler (TPE, GP) as :func:`_model_based`; the others hand out every
+    trial at once (their draws do not wait for results, or wait by generation)."""
+    from tfhparam.samplers import SAMPLERS
+
+    record = SAMPLERS.get(get("sampler") or "TPESampler")
+    return _model_based(get) if record is None or record.models else _all(get)
+
+
+def _sampler_options(sweep: Any) -> dict[str, Any]:
+    return {"sampler_options": dict(sweep.options["sampler_options"])}
+
+
 def _evolution_total(get: Get) -> int:
     size, elites = int(get("population_size")), int(get("elites"))
     return size + (int(get("generations")) - 1) * (size - elites)
@@ -204,6 +225,7 @@ STRATEGIES = {
             "every combination (grid_points values per interval), resumable",
             settings=("grid_points",),
             extra=_grid_points,
+            multi_objective=True,
         ),
         Strategy(
             "random",
@@ -216,6 +238,7 @@ STRATEGIES = {
             _all,
             _all,
             "Keras Tuner's random search",
+            multi_objective=True,
         ),
         Strategy(
             "hyperband",
@@ -264,7 +287,9 @@ STRATEGIES = {
             False,
             _population,
             _evolution_total,
-            "a genetic algorithm: tournaments, crossover, mutation, elites",
+            "a genetic algorithm: tournaments, crossover, mutation, elites; NSGA-II with "
+            "several objectives",
+            multi_objective=True,
         ),
         Strategy(
             "tpe",
@@ -277,9 +302,27 @@ STRATEGIES = {
             _model_based,
             _all,
             "Optuna's TPE sampler (extra optuna), its study in SQLite",
+            multi_objective=True,
+        ),
+        Strategy(
+            "optuna",
+            "tfhparam.oracles:OptunaOracle",
+            "tfhparam.oracles:OptunaOracle",
+            ("sampler", "num_initial_points"),
+            True,
+            None,
+            True,
+            _optuna_at_once,
+            _all,
+            "any Optuna sampler by name (strategy_options: {sampler: CmaEsSampler, ...}; "
+            "extra optuna), its study in SQLite",
+            settings=("sampler_options",),
+            extra=_sampler_options,
+            multi_objective=True,
         ),
     )
 }
+MULTI_OBJECTIVE = tuple(name for name, s in STRATEGIES.items() if s.multi_objective)
 NAMES = tuple(STRATEGIES)
 PRUNABLE = tuple(name for name, s in STRATEGIES.items() if s.prunable)
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import agents
-from tfhparam import config, lock, processes, quiet, results, strategies
+from tfhparam import config, lock, processes, quiet, results, samplers, strategies
 from tfhparam.cli import Parser, UsageError, check_env_id, fail
 
 PROG = "python -m tfhparam.sweep"
@@ -80,6 +80,15 @@ def build_parser() -> Parser:
     )
     add("--test-top", type=int, metavar="M", help="configurations the test phase takes (3)")
     add("--test-episodes", type=int, metavar="N", help="evaluation episodes a test run (10)")
+    add(
+        "--objective",
+        action="append",
+        dest="objectives",
+        metavar="NAME[:max|min]",
+        help="what the search optimizes (repeatable: several give a Pareto front): score "
+        "(default), test_score, auc, seed_std, env_steps_to(THRESHOLD), wall_seconds, "
+        "parameters",
+    )
     add("--overwrite", action="store_true", help="delete an existing sweep of this name")
     add("--results", action="store_true", help="print the results of an existing sweep")
     add(
@@ -138,14 +147,16 @@ def resolve(args) -> config.Sweep:
         "test_seeds": args.test_seeds,
         "test_top": args.test_top,
         "test_episodes": args.test_episodes,
+        "objectives": args.objectives,
     }
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
         flags["name"] = f"{agent}_{strategy}"
     sweep = config.build(data, flags, source=source)
-    if sweep.strategy == "tpe" and importlib.util.find_spec("optuna") is None:
+    if sweep.strategy in ("tpe", "optuna") and importlib.util.find_spec("optuna") is None:
         raise UsageError(
-            "--strategy tpe needs Optuna: pip install 'tfhparam[optuna]' (or pip install optuna)"
+            f"--strategy {sweep.strategy} needs Optuna: pip install 'tfhparam[optuna]' "
+            "(or pip install optuna)"
         )
     for env_id in sweep.envs:
         check_env_id(env_id, sweep.agent)
@@ -198,7 +209,12 @@ def show_results(project_dir: str) -> None:
     print(results.text_table(rows))
     print(f"results: {os.path.join(project_dir, 'results.csv')} and results.json")
     definition = results.read_definition(project_dir)
-    if rows and rows[0].score is not None and definition:
+    front = results.front(rows)
+    if front and definition:
+        print(f"Pareto front ({len(front)} configurations):")
+        for row in front:
+            print(f"  trial {row.trial}: " + results.best_command(definition, row))
+    elif rows and rows[0].score is not None and definition:
         print("best configuration:\n  " + results.best_command(definition, rows[0]))
 
 
@@ -325,6 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not processes.wait_for_port(host, port, timeout=300):
             fail(f"no chief answers at {host}:{port}", prog=PROG, status=1)
 
+    if mode != "worker" and sweep.strategy == "optuna":
+        sampler = sweep.options["sampler"]
+        listed = [name for name, d in sweep.space.items() if isinstance(d, config.hp.Discrete)]
+        if listed and not samplers.SAMPLERS[sampler].categorical:
+            print(
+                f"note: {sampler} models intervals only; it draws {', '.join(listed)} "
+                "independently at random (Optuna's fallback)",
+                flush=True,
+            )
     if mode != "worker":
         print(
             f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "

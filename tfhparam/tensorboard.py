@@ -51,10 +51,13 @@ STATUS = {
 }
 
 
-def metrics(evaluated: bool = False, tested: bool = False) -> list[hp.Metric]:
+def metrics(
+    evaluated: bool = False, tested: bool = False, extra: Sequence[tuple[str, str]] = ()
+) -> list[hp.Metric]:
     """The HParams tab's metrics; with ``evaluated`` the evaluation's too, with ``tested``
-    the test phase's."""
+    the test phase's; then ``extra`` (tag, description) pairs (a sweep's objectives)."""
     tags = METRICS + (EVAL_METRICS if evaluated else ()) + (TEST_METRICS if tested else ())
+    tags += tuple(extra)
     return [hp.Metric(tag, display_name=tag, description=text) for tag, text in tags]
 
 
@@ -108,12 +111,17 @@ class RunWriter:
 
 
 def write_hparams_config(
-    logdir: str, hparams: Sequence[hp.HParam], evaluated: bool = False, tested: bool = False
+    logdir: str,
+    hparams: Sequence[hp.HParam],
+    evaluated: bool = False,
+    tested: bool = False,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Writes the experiment's ``hparams_config`` (hparams with domains, and the metrics:
-    the evaluation's too when runs are ``evaluated``, the test phase's when ``tested``)."""
+    the evaluation's too when runs are ``evaluated``, the test phase's when ``tested``,
+    and ``extra`` (tag, description) pairs)."""
     writer = RunWriter(logdir)
-    writer._write(hp.hparams_config_pb(list(hparams), metrics(evaluated, tested)))
+    writer._write(hp.hparams_config_pb(list(hparams), metrics(evaluated, tested, extra)))
     writer.close()
 
 

@@ -2,8 +2,9 @@
 
 ``RLTuner`` is a ``keras_tuner`` tuner whose ``run_trial`` trains an agent on every env and
 seed, logs one TensorBoard session per run, checkpoints each run, and returns the trial's
-``score`` (see :mod:`tfhparam.scoring`). Any Keras Tuner oracle drives it; Hyperband
-promotions continue from their parent's checkpoints.
+``score`` (see :mod:`tfhparam.scoring`) and its other objectives (:mod:`tfhparam.objectives`).
+Any Keras Tuner oracle drives it; Hyperband promotions continue from their parent's
+checkpoints.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ import keras_tuner as kt
 
 import agents
 from agents.hparams import Space, SpaceError, hp, is_log
-from tfhparam import config, kt_internals, lock, oracles, processes, results, scoring, strategies
+from tfhparam import (
+    config,
+    kt_internals,
+    lock,
+    objectives,
+    oracles,
+    processes,
+    results,
+    scoring,
+    strategies,
+)
 from tfhparam.space import from_keras_tuner, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
@@ -219,7 +230,7 @@ def make_oracle(sweep) -> kt.Oracle:
         kwargs["max_trials"] = sweep.trials
     kwargs.update(strategy.extra(sweep))
     kwargs.update(
-        objective=score_objective(),
+        objective=kt_objective(sweep.objectives),
         seed=sweep.seed + 1,  # keras-tuner treats seed 0 as "no seed"
         hyperparameters=to_keras_tuner(sweep.space),
         max_consecutive_failed_trials=strategies.NEVER_STOP_ON_FAILURES,
@@ -344,6 +355,7 @@ class _RunLog:
         self.eval_steps: list[int] = []
         self.metrics: Mapping[str, Any] = {}
         self.last_step = 0
+        self.wall_seconds: float | None = None  # its share of its population's time
 
     def start(self) -> None:
         """Opens the run's TensorBoard session (as it starts to train: a run that never
@@ -385,17 +397,35 @@ class _RunLog:
                 spec, self.run_index, step, self.state.start, self.value(), self.state.run_values
             )
 
+    def curve(self) -> tuple[list[int], list[float], int]:
+        """The points a run's value comes from (training rewards, or evaluations with
+        ``score_from`` eval) and how many of the last of them average into it."""
+        if self.tuner.score_from == "eval":
+            return self.eval_steps, self.evals, 1
+        return self.reward_steps, self.rewards, self.tuner.last_n
+
     def value(self) -> float:
         """The run's value so far (NaN: none yet): the mean of its last ``last_n`` logged
         ``rewards``, or with ``score_from`` eval its last evaluation's mean return; with
         ``value`` auc the area under that curve instead."""
-        evaluated = self.tuner.score_from == "eval"
-        steps, values = (
-            (self.eval_steps, self.evals) if evaluated else (self.reward_steps, self.rewards)
-        )
+        steps, values, last_n = self.curve()
         if self.tuner.value == "auc":
             return scoring.auc(steps, values)
-        return scoring.run_value(values, 1 if evaluated else self.tuner.last_n)
+        return scoring.run_value(values, last_n)
+
+    def reached(self) -> dict[str, int | None]:
+        """For each ``env_steps_to`` threshold of the sweep, the first step at which the
+        run's running value (normalized as its score is) reached it, or None."""
+        steps, values, last_n = self.curve()
+        running = objectives.running_values(values, last_n)
+        target = self.tuner.target_scores.get(self.spec.env_id)
+        if target:
+            running = [scoring.normalize(v, *target) for v in running]
+        return {
+            f"{o.threshold:g}": objectives.first_reach(steps, running, o.threshold)
+            for o in self.tuner.objectives
+            if o.kind == "env_steps_to"
+        }
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -418,6 +448,10 @@ class _RunLog:
                 "explained_variance": self.metrics.get("explained_variance"),
                 "episode_length": self.metrics.get("episode_length"),
                 "eval_return": self.evals[-1] if self.evals else None,
+                "auc": scoring.auc(*self.curve()[:2]),
+                "reached": self.reached(),
+                "wall_seconds": self.wall_seconds,
+                "parameters": self.metrics.get("charts/parameters"),
             }
         )
 
@@ -426,8 +460,9 @@ class RLTuner(kt_internals.BaseTuner):
     """A Keras Tuner tuner for RL agents: each trial trains on every env and seed.
 
     Args:
-        oracle: any Keras Tuner oracle with objective ``kt.Objective("score", "max")``; if
-            its space is empty, the agent's default search space is declared on it.
+        oracle: any Keras Tuner oracle with objective ``kt.Objective("score", "max")`` (or
+            the metrics of ``objectives``); if its space is empty, the agent's default
+            search space is declared on it.
         agent: ``ppo``, ``a2c`` or ``dqn``.
         envs: gymnasium env ids.
         seeds: how many seeds per env (``seed * 1000 + k``), or the seed values.
@@ -462,6 +497,9 @@ class RLTuner(kt_internals.BaseTuner):
             tab gets its ``test_score`` column.
         value: ``last_n`` (a run's value is the mean of its curve's last points) or
             ``auc`` (the area under its curve over its steps: sample efficiency).
+        objectives: what the search optimizes (:mod:`tfhparam.objectives`: ``Objective``
+            records or ``NAME[:max|min]`` texts); default: what the oracle's objective
+            names (``score``). Each is logged, recorded and returned to the oracle.
     """
 
     def __init__(
@@ -489,6 +527,7 @@ class RLTuner(kt_internals.BaseTuner):
         score_from: str = "train",
         tested: bool = False,
         value: str = "last_n",
+        objectives: Sequence[objectives.Objective | str] | None = None,
     ):
         if score_from not in scoring.SCORE_FROM:
             raise ValueError(f"score_from must be one of {scoring.SCORE_FROM}, not {score_from!r}")
@@ -498,6 +537,7 @@ class RLTuner(kt_internals.BaseTuner):
         if value not in scoring.VALUES:
             raise ValueError(f"value must be one of {scoring.VALUES}, not {value!r}")
         self.score_from, self.tested, self.value = score_from, bool(tested), value
+        self.objectives = _objectives(oracle, objectives)
         self.agent = agent
         self.space: Space = agents.space(agent)
         self.envs = list(envs)
@@ -567,6 +607,7 @@ class RLTuner(kt_internals.BaseTuner):
             score_from=sweep.score_from,
             tested=sweep.test["seeds"] > 0,
             value=sweep.value,
+            objectives=sweep.objectives,
             directory=directory,
             project_name=sweep.name,
             **kwargs,
@@ -666,12 +707,20 @@ class RLTuner(kt_internals.BaseTuner):
             "eval_episodes": self.eval_episodes,
             "score_from": self.score_from,
             "value": self.value,
+            "objectives": [str(o) for o in self.objectives],
         }
         results.write_definition(self.project_dir, "tuner", definition)
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             evaluated = bool(self.eval_every) or self.score_from == "eval"
-            write_hparams_config(self.project_dir, self.session_hparams(), evaluated, self.tested)
+            extra = [
+                (o.name, f"objective ({o.direction}): {objectives.DESCRIPTIONS[o.kind]}")
+                for o in self.objectives
+                if o.kind not in ("score", "test_score")
+            ]
+            write_hparams_config(
+                self.project_dir, self.session_hparams(), evaluated, self.tested, extra
+            )
             with open(marker, "w") as f:
                 json.dump({"written": time.time()}, f)
 
@@ -733,6 +782,9 @@ class RLTuner(kt_internals.BaseTuner):
         outcome = self._batch_outcomes.pop(trial.trial_id)
         if isinstance(outcome, BaseException):
             raise outcome
+        objective = self.oracle.objective
+        if hasattr(objective, "objectives"):  # Keras Tuner's MultiObjective wants its sum too
+            outcome = {**outcome, objective.name: objective.get_value(outcome)}
         return outcome
 
     def _run_batch(self, trials: list) -> None:
@@ -791,6 +843,7 @@ class RLTuner(kt_internals.BaseTuner):
             return
         for log in group:
             log.start()
+        began = time.perf_counter()
         stopped: set[int] = set()
         ended: dict[str, BaseException] = {}
 
@@ -812,6 +865,9 @@ class RLTuner(kt_internals.BaseTuner):
             for log in group:
                 if log.state.trial.trial_id not in ended:
                     end_trial(log.state, error)
+        share = (time.perf_counter() - began) / len(group)
+        for log in group:
+            log.wall_seconds = share
         for log in group:
             if log.state.trial.trial_id not in ended:
                 try:
@@ -932,16 +988,26 @@ class RLTuner(kt_internals.BaseTuner):
             self._write_result(trial_dir, {**result, "status": "failed", "reason": reason})
             raise TrialFailed(reason) from error
         score = scoring.trial_score(state.run_values, self.target_scores, self.aggregate)
-        for log in state.logs:
-            log.writer.scalars(log.last_step, {OBJECTIVE: score})  # last: the HParams tab shows it
+        others = {
+            o.name: objectives.trial_value(
+                o, result["runs"], score, self.target_scores, self.aggregate
+            )
+            for o in self.objectives
+            if o.kind not in ("score", "test_score")
+        }
+        for log in state.logs:  # the score last: the HParams tab shows a tag's last value
+            log.writer.scalars(log.last_step, {**others, OBJECTIVE: score})
             log.writer.session_end("success")
             log.writer.close()
         if "member" in result:
             self._log_member(result["member"], state.values, state.start, state.budget, score)
-        self._write_result(trial_dir, {**result, "status": "completed", "score": score})
+        outcome = {"status": "completed", "score": score}
+        if others:
+            outcome["objectives"] = others
+        self._write_result(trial_dir, {**result, **outcome})
         if state.reports:  # the final score, after the intermediate ones
             self.oracle.update_trial(trial_id, {OBJECTIVE: score}, step=oracles.FINAL_STEP)
-        return {OBJECTIVE: score}
+        return {OBJECTIVE: score, **others}
 
     def _log_member(
         self, member: int, values: Mapping[str, Any], start: int, end: int, score: float
@@ -963,7 +1029,7 @@ class RLTuner(kt_internals.BaseTuner):
 
     def results(self) -> list[results.Row]:
         """One row per trial, best first (:class:`tfhparam.results.Row`)."""
-        return results.collect(self.project_dir, self.trials())
+        return results.collect(self.project_dir, self.trials(), self.objectives)
 
     def write_results(self) -> None:
         results.write(self.project_dir, self.results())
@@ -1069,8 +1135,32 @@ def _duration(seconds: float) -> str:
 
 
 def score_objective() -> kt.Objective:
-    """The objective every tfhparam oracle maximizes."""
+    """The objective of a sweep of ``score`` (the default)."""
     return kt.Objective(OBJECTIVE, "max")
+
+
+def kt_objective(found: Sequence[objectives.Objective]) -> kt.Objective | list[kt.Objective]:
+    """The Keras Tuner objective of a sweep's objectives: one, or a list (Keras Tuner's
+    ``MultiObjective``; the Pareto-ranking oracles read each of its parts)."""
+    parts = [kt.Objective(o.searched_as, o.direction) for o in found]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _objectives(
+    oracle: kt.Oracle, given: Sequence[objectives.Objective | str] | None
+) -> tuple[objectives.Objective, ...]:
+    """The tuner's objectives: ``given``, else the oracle's; they must name the oracle's
+    metrics."""
+    told = oracles.objective_list(oracle.objective)
+    if given is None:
+        given = [f"{o.name}:{o.direction}" for o in told]
+    found = tuple(o if isinstance(o, objectives.Objective) else objectives.parse(o) for o in given)
+    if sorted(o.searched_as for o in found) != sorted(o.name for o in told):
+        raise ValueError(
+            f"objectives {[str(o) for o in found]} do not match the oracle's objective "
+            f"{[o.name for o in told]}"
+        )
+    return found
 
 
 def _oracle(strategy: str, **options) -> kt.Oracle:
