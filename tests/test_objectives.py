@@ -239,6 +239,14 @@ def test_a_grid_of_conflicting_objectives_ends_with_the_known_front(tmp_path):
         "rb",
     ).read()
     assert b"parameters" in config_events
+    # the front in TensorBoard: the hypervolume over trials, the front's size and values
+    logged = read_scalars(
+        os.path.join(tuner.project_dir, "pareto"),
+        ["pareto/hypervolume", "pareto/front_size", "front/parameters"],
+    )
+    assert [step for step, _ in logged["pareto/hypervolume"]] == list(range(1, 10))
+    assert logged["pareto/front_size"] == [(9, 3.0)]
+    assert sorted(v for _, v in logged["front/parameters"]) == [256.0, 1024.0, 4096.0]
 
 
 def test_every_objective_is_recorded_per_trial(tmp_path):
@@ -362,7 +370,7 @@ def test_a_pareto_report_draws_the_front_and_the_hypervolume(tmp_path):
     assert "## Pareto front" in text and "3 of 9 completed trials are on the front" in text
     sweep = report.load(tuner.project_dir)
     found, rows, points = report.front_points(sweep)
-    volumes = report.hypervolumes(points, [o.direction for o in found])
+    volumes = pareto.hypervolume_curve(points, [o.direction for o in found])
     assert len(volumes) == 9 and volumes == sorted(volumes)  # never shrinks
     assert volumes[-1] == pytest.approx(
         pareto.hypervolume(points, pareto.reference_point(points, ["max", "min"]), ["max", "min"])

@@ -141,3 +141,12 @@ def reference_point(points: Sequence[Point], directions: Sequence[str], margin=0
         else:
             reference.append(max(values) + margin * spread)
     return reference
+
+
+def hypervolume_curve(points: Sequence[Point], directions: Sequence[str]) -> list[float]:
+    """The hypervolume of the first k points for every k, all against one reference
+    point (:func:`reference_point` of all of them): how a search's front grew."""
+    if not points:
+        return []
+    reference = reference_point(points, directions)
+    return [hypervolume(points[: k + 1], reference, directions) for k in range(len(points))]

@@ -638,22 +638,8 @@ def front_points(sweep: Sweep) -> tuple[list, list[results.Row], list[list[float
     found = results.sweep_objectives(sweep.directory)
     if len(found) < 2:
         return [], [], []
-    rows, points = [], []
-    for row in sorted(_completed(sweep), key=lambda r: r.trial):
-        point = [results.objective_value(row, o) for o in found]
-        if None not in point:
-            rows.append(row)
-            points.append(point)
+    rows, points = results.objective_points(sweep.rows, found)
     return list(found), rows, points
-
-
-def hypervolumes(points: list[list[float]], directions: list[str]) -> list[float]:
-    """The hypervolume of the first k points for every k (the reference point: beyond the
-    worst of all of them, :func:`tfhparam.pareto.reference_point`)."""
-    if not points:
-        return []
-    reference = pareto.reference_point(points, directions)
-    return [pareto.hypervolume(points[: k + 1], reference, directions) for k in range(len(points))]
 
 
 def plot_pareto_front(sweep: Sweep, path: str) -> None:
@@ -680,7 +666,7 @@ def plot_pareto_front(sweep: Sweep, path: str) -> None:
         axis.set_xlabel(str(found[i]))
         axis.set_ylabel(str(found[j]))
         axis.legend(fontsize=8)
-    volumes = hypervolumes(points, directions)
+    volumes = pareto.hypervolume_curve(points, directions)
     axes[-1].plot(range(1, len(volumes) + 1), volumes, marker="o", color="tab:blue")
     axes[-1].set_xlabel("completed trials (in trial order)")
     axes[-1].set_ylabel("hypervolume")
@@ -790,7 +776,7 @@ def blocks(
             out.append(("table", table))
     if "pareto_front" in images:
         found, rows, points = front_points(sweep)
-        volumes = hypervolumes(points, [o.direction for o in found])
+        volumes = pareto.hypervolume_curve(points, [o.direction for o in found])
         front = results.front(sweep.rows)
         out.append(("heading", "Pareto front"))
         out.append(

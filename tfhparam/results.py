@@ -163,6 +163,20 @@ def ranked(rows: Iterable[Row], objectives: Objectives = ()) -> list[Row]:
     return rows
 
 
+def objective_points(
+    rows: Iterable[Row], objectives: Objectives
+) -> tuple[list[Row], list[list[float]]]:
+    """The completed rows that have a value of every objective, in trial order, and those
+    values."""
+    kept, points = [], []
+    for row in sorted(rows, key=lambda r: r.trial):
+        point = [objective_value(row, o) for o in objectives]
+        if row.status == "completed" and None not in point:
+            kept.append(row)
+            points.append(point)
+    return kept, points
+
+
 def front(rows: Iterable[Row]) -> list[Row]:
     """The rows of Pareto front 1, in their order."""
     return [r for r in rows if r.front == 1]

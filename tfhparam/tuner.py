@@ -30,6 +30,7 @@ from tfhparam import (
     lock,
     objectives,
     oracles,
+    pareto,
     processes,
     results,
     scoring,
@@ -736,6 +737,26 @@ class RLTuner(kt_internals.BaseTuner):
     def on_search_end(self) -> None:
         if not self.is_worker:
             self.write_results()
+            if len(self.objectives) > 1:
+                self._log_front()
+
+    def _log_front(self) -> None:
+        """Several objectives: the TensorBoard run ``pareto`` gets the hypervolume of the
+        completed trials so far (step k: the first k, in trial order) and the front's
+        size, and each front trial's objective values as ``front/NAME`` at its trial
+        number."""
+        rows, points = results.objective_points(self.results(), self.objectives)
+        directions = [o.direction for o in self.objectives]
+        writer = RunWriter(os.path.join(self.project_dir, "pareto"))
+        for k, volume in enumerate(pareto.hypervolume_curve(points, directions), 1):
+            writer.scalars(k, {"pareto/hypervolume": volume})
+        on_front = [r for r in rows if r.front == 1]
+        writer.scalars(len(rows), {"pareto/front_size": float(len(on_front))})
+        for row, point in zip(rows, points):
+            if row.front == 1 and row.trial.isdigit():
+                values = {f"front/{o.name}": v for o, v in zip(self.objectives, point)}
+                writer.scalars(int(row.trial), values)
+        writer.close()
 
     def record_failure(self, trial_id: str, reason: str) -> None:
         """Records a trial failed outside ``run_trial`` (e.g. its worker died)."""
