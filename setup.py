@@ -11,7 +11,7 @@ TENSORFLOW = [
 # Optional parts, each an extra; "all" installs every one.
 OPTIONAL = {
     # python -m tfhparam.report draws its figures with matplotlib.
-    "report": ["matplotlib>=3.7"],
+    "report": ["matplotlib>=3.7", "pandas>=1.5"],  # pandas: tfhparam.results.load
     # --strategy tpe: Optuna's TPE sampler, its study stored in SQLite.
     # Optuna's samplers: CMA-ES needs cmaes, QMC scipy (Keras Tuner's GP brings it already).
     "optuna": ["optuna>=4.4", "cmaes>=0.10"],

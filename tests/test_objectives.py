@@ -375,3 +375,25 @@ def test_a_pareto_report_draws_the_front_and_the_hypervolume(tmp_path):
     assert volumes[-1] == pytest.approx(
         pareto.hypervolume(points, pareto.reference_point(points, ["max", "min"]), ["max", "min"])
     )
+
+
+def test_every_run_writes_progress_csv_and_the_sweep_loads_as_a_dataframe(tmp_path):
+    tuner = make_tuner(tmp_path, strategy="random", trials=2, seeds=2)
+    tuner.search()
+    run = os.path.join(tuner.project_dir, "trial_0", "CartPole-v1", "seed_1")
+    with open(os.path.join(run, "progress.csv")) as f:
+        table = list(csv.DictReader(f))
+    # the fake's iterations: 512 env steps each, rewards = quality + step / 1000 + seed
+    assert [int(r["global_step"]) for r in table] == list(range(512, 4097, 512))
+    assert list(table[0])[0] == "global_step" and "charts/parameters" in table[0]
+    first = float(table[0]["rewards"])
+    assert float(table[1]["rewards"]) == pytest.approx(first + 0.512)
+    from tfhparam import results
+
+    frame = results.load(tuner.project_dir)
+    assert list(frame["trial"]) == [r["trial"] for r in read_rows(tuner)]
+    assert {"rank", "score", "status", "config/learning_rate", "config/hidden_size"} <= set(
+        frame.columns
+    )
+    assert frame["logdir"][0] == os.path.join(tuner.project_dir, f"trial_{frame['trial'][0]}")
+    assert frame["score"][0] == max(frame["score"])

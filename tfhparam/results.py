@@ -297,6 +297,56 @@ def write(project_dir: str, rows: list[Row]) -> None:
     os.replace(tmp, os.path.join(project_dir, "results.csv"))
 
 
+def write_progress(path: str, progress: Sequence[Mapping[str, float]]) -> None:
+    """A run's ``progress.csv``: one row an iteration, ``global_step`` first and every
+    other number it logged after it, in the order first seen (blank where an iteration did
+    not log one: ``rewards`` before the first episode ends, evaluations between them)."""
+    columns = ["global_step"]
+    for row in progress:
+        columns += [key for key in row if key not in columns]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(columns)
+        for row in progress:
+            out.writerow([row.get(key, "") for key in columns])
+    os.replace(tmp, path)
+
+
+def load(project_dir: str):
+    """A sweep's trials as a pandas DataFrame, best first (Ray Tune's
+    ``results.dataframe()`` habit): ``trial``, ``rank``, ``score``, ``status``, ``steps``,
+    ``front`` and each objective, the test phase's columns where it ran, ``config/NAME``
+    for each hparam, ``reason``, and ``logdir`` (the trial's directory: its runs are
+    ``logdir/ENV/seed_S``, each with ``progress.csv`` and its TensorBoard events).
+
+    Raises:
+        ResultsError: no readable ``results.json`` in ``project_dir``.
+        ImportError: pandas is not installed (the ``report`` extra has it).
+    """
+    import pandas
+
+    rows = read(project_dir)
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "trial": row.trial,
+            "rank": row.rank,
+            "score": row.score,
+            "status": row.status,
+            "steps": row.steps,
+            "front": row.front,
+            **row.objectives,
+        }
+        if row.test_score is not None:
+            record.update({name: row[name] for name in TEST_COLUMNS})
+        record.update({f"config/{k}": v for k, v in row.hparams.items()})
+        record["reason"] = row.reason
+        record["logdir"] = os.path.join(project_dir, f"trial_{row.trial}")
+        records.append(record)
+    return pandas.DataFrame.from_records(records)
+
+
 def read(project_dir: str) -> list[Row]:
     """The rows of ``results.json`` (every version of it: unknown keys are ignored).
 

@@ -357,6 +357,7 @@ class _RunLog:
         self.metrics: Mapping[str, Any] = {}
         self.last_step = 0
         self.wall_seconds: float | None = None  # its share of its population's time
+        self.progress: list[dict[str, float]] = []  # every iteration's numbers: progress.csv
 
     def start(self) -> None:
         """Opens the run's TensorBoard session (as it starts to train: a run that never
@@ -381,6 +382,13 @@ class _RunLog:
         step = self.last_step = int(metrics["global_step"])
         self.metrics = metrics
         self.writer.scalars(step, metrics)
+        self.progress.append(
+            {
+                k: v
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+        )
         for key, value in metrics.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise TrialFailed(
@@ -427,6 +435,17 @@ class _RunLog:
             for o in self.tuner.objectives
             if o.kind == "env_steps_to"
         }
+
+    def close(self, status: str | None, last: Mapping[str, float] | None = None) -> None:
+        """Ends the run's TensorBoard session with ``status`` (None: leaves it unfinished,
+        for a resume to redo), after ``last`` scalars at its last step, and writes its
+        ``progress.csv``: a row an iteration, env step first, every number it logged."""
+        if last:
+            self.writer.scalars(self.last_step, last)
+        if status is not None:
+            self.writer.session_end(status)
+        self.writer.close()
+        results.write_progress(os.path.join(self.run_dir, "progress.csv"), self.progress)
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -839,7 +858,7 @@ class RLTuner(kt_internals.BaseTuner):
             for state in states:
                 if state.trial.trial_id not in outcomes:
                     for log in state.logs:
-                        log.writer.close()
+                        log.close(None)
             raise
         self._batch_outcomes.update(outcomes)
 
@@ -994,9 +1013,7 @@ class RLTuner(kt_internals.BaseTuner):
         trial_dir = self.trial_dir(trial_id)
         if isinstance(error, TrialPruned):
             for log in state.logs:
-                log.writer.scalars(log.last_step, {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
-                log.writer.session_end("unknown")
-                log.writer.close()
+                log.close("unknown", {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
             outcome = {"status": results.PRUNED, "score": error.score, "reason": error.where}
             self._write_result(trial_dir, {**result, **outcome})
             self.oracle.update_trial(trial_id, {OBJECTIVE: error.score}, step=oracles.FINAL_STEP)
@@ -1004,8 +1021,7 @@ class RLTuner(kt_internals.BaseTuner):
         if error is not None:
             reason = _one_line(error)
             for log in state.logs:
-                log.writer.session_end("failure")
-                log.writer.close()
+                log.close("failure")
             self._write_result(trial_dir, {**result, "status": "failed", "reason": reason})
             raise TrialFailed(reason) from error
         score = scoring.trial_score(state.run_values, self.target_scores, self.aggregate)
@@ -1017,9 +1033,7 @@ class RLTuner(kt_internals.BaseTuner):
             if o.kind not in ("score", "test_score")
         }
         for log in state.logs:  # the score last: the HParams tab shows a tag's last value
-            log.writer.scalars(log.last_step, {**others, OBJECTIVE: score})
-            log.writer.session_end("success")
-            log.writer.close()
+            log.close("success", {**others, OBJECTIVE: score})
         if "member" in result:
             self._log_member(result["member"], state.values, state.start, state.budget, score)
         outcome = {"status": "completed", "score": score}
