@@ -150,6 +150,8 @@ def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
         "4",
         "--total-timesteps",
         "16384",
+        "--env-backend",  # gymnasium's CartPole: a batch trains for seconds, the kill lands
+        "gymnasium",  # inside it (the in-graph env trains it in under one)
         "--set",
         "num_envs=2",
         "--set",
