@@ -400,3 +400,31 @@ def test_every_run_writes_progress_csv_and_the_sweep_loads_as_a_dataframe(tmp_pa
     )
     assert frame["logdir"][0] == os.path.join(tuner.project_dir, f"trial_{frame['trial'][0]}")
     assert frame["score"][0] == max(frame["score"])
+
+
+def test_the_test_phase_takes_the_pareto_order_and_test_score_ranks_tested_rows():
+    """``test_score`` steers the search as ``score``: the test phase picks by the Pareto
+    order on the tuning seeds; once tested, the front uses the held-out score instead."""
+    from tfhparam import heldout, results
+
+    def row(trial, score, size, test=None):
+        return results.Row(
+            trial,
+            score,
+            "completed",
+            hparams={"hidden_size": size, "trial": trial},
+            objectives={"parameters": float(size)},
+            test_score=test,
+        )
+
+    found = objectives.parse_all(["test_score", "parameters"])
+    # tuning: 0 (big, best) and 2 (small, good) are the front; 1 is dominated by 0
+    rows = [row("0", 0.9, 64), row("1", 0.5, 64), row("2", 0.7, 16), row("3", 0.1, 16)]
+    chosen = [r.trial for r in heldout.chosen_rows(rows, 2, found)]
+    assert sorted(chosen) == ["0", "2"]
+    # after the test phase: trial 0 tests badly, so the small trial 2 dominates it
+    tested = [row("0", 0.9, 64, test=0.3), row("2", 0.7, 16, test=0.8)]
+    ranked = results.ranked([*tested, row("1", 0.5, 64), row("3", 0.1, 16)], found)
+    assert [(r.trial, r.front) for r in ranked[:2]] == [("2", 1), ("0", 2)]
+    assert [r.front for r in ranked[2:]] == [None, None]  # untested: after the fronts
+    assert [r.rank for r in ranked] == [1, 2, 3, 4]
