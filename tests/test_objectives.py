@@ -428,3 +428,15 @@ def test_the_test_phase_takes_the_pareto_order_and_test_score_ranks_tested_rows(
     assert [(r.trial, r.front) for r in ranked[:2]] == [("2", 1), ("0", 2)]
     assert [r.front for r in ranked[2:]] == [None, None]  # untested: after the fronts
     assert [r.rank for r in ranked] == [1, 2, 3, 4]
+
+
+def test_one_objective_other_than_score_ranks_by_its_value_in_its_direction():
+    from tfhparam import results
+
+    rows = [
+        results.Row(t, 1.0, "completed", objectives={"wall_seconds": w})
+        for t, w in (("0", 3.0), ("1", 1.0), ("2", 2.0))
+    ]
+    ranked = results.ranked(rows, objectives.parse_all(["wall_seconds"]))
+    assert [r.trial for r in ranked] == ["1", "2", "0"]
+    assert [r.front for r in ranked] == [None] * 3 and [r.rank for r in ranked] == [1, 2, 3]

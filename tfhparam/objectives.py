@@ -144,7 +144,9 @@ def parse_all(texts: Sequence[str]) -> tuple[Objective, ...]:
 
 def running_values(values: Sequence[float], last_n: int) -> list[float]:
     """At each logged point, the mean of the last ``last_n`` values up to it."""
-    return [scoring.run_value(values[: k + 1], last_n) for k in range(len(values))]
+    if last_n < 1:
+        raise ValueError(f"last_n must be at least 1, got {last_n}")
+    return [statistics.fmean(values[max(0, k + 1 - last_n) : k + 1]) for k in range(len(values))]
 
 
 def first_reach(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:

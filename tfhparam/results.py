@@ -147,10 +147,11 @@ def ranked(rows: Iterable[Row], objectives: Objectives = ()) -> list[Row]:
         whole = [k for k, p in enumerate(points) if None not in p]
         directions = [o.direction for o in objectives]
         order = pareto.rank([points[k] for k in whole], directions)
-        fronts = pareto.non_dominated_sort([points[k] for k in whole], directions)
-        for number_, front in enumerate(fronts, 1):
-            for k in front:
-                completed[whole[k]].front = number_
+        if len(objectives) > 1:  # (one objective: its order alone, no fronts)
+            fronts = pareto.non_dominated_sort([points[k] for k in whole], directions)
+            for number_, front in enumerate(fronts, 1):
+                for k in front:
+                    completed[whole[k]].front = number_
         best = [completed[whole[k]] for k in order]
         best += [r for k, r in enumerate(completed) if k not in whole]
         rest = sorted(

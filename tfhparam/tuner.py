@@ -425,16 +425,15 @@ class _RunLog:
     def reached(self) -> dict[str, int | None]:
         """For each ``env_steps_to`` threshold of the sweep, the first step at which the
         run's running value (normalized as its score is) reached it, or None."""
+        thresholds = [o.threshold for o in self.tuner.objectives if o.kind == "env_steps_to"]
+        if not thresholds:
+            return {}
         steps, values, last_n = self.curve()
         running = objectives.running_values(values, last_n)
         target = self.tuner.target_scores.get(self.spec.env_id)
         if target:
             running = [scoring.normalize(v, *target) for v in running]
-        return {
-            f"{o.threshold:g}": objectives.first_reach(steps, running, o.threshold)
-            for o in self.tuner.objectives
-            if o.kind == "env_steps_to"
-        }
+        return {f"{t:g}": objectives.first_reach(steps, running, t) for t in thresholds}
 
     def close(self, status: str | None, last: Mapping[str, float] | None = None) -> None:
         """Ends the run's TensorBoard session with ``status`` (None: leaves it unfinished,
