@@ -558,7 +558,7 @@ class OptunaOracle(kt.Oracle):
     (its ``directions``, one value each told) and Optuna keeps the Pareto front. Failed
     trials are told as failed, pruned ones as pruned. A batch is asked one trial after
     another: trials still running are the sampler's to account for (TPE's constant liar,
-    the GP's Kriging believer).
+    the GP's q-batch acquisition, qLogEI or qLogEHVI in Optuna 5).
 
     Args:
         objective: ``kt.Objective("score", "max")``, or several.

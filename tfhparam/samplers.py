@@ -29,7 +29,7 @@ class Sampler:
         models: it learns from results, so a sweep hands it few trials before the first
             results (``num_initial_points`` and a quarter of the trials), and its
             ``n_startup_trials`` is ``num_initial_points``; running trials are handed to it
-            as it supports (TPE's constant liar, the GP's Kriging believer).
+            as it supports (TPE's constant liar, the GP's q-batch acquisition).
         needs: a module it imports and the extra that installs it, or None.
     """
 
