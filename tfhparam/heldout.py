@@ -82,18 +82,15 @@ def read_result(project_dir: str, trial: str) -> dict[str, Any] | None:
 def chosen_rows(
     rows: Sequence[results.Row], top: int, found: Sequence[objectives.Objective] = ()
 ) -> list[results.Row]:
-    """The ``top`` completed rows by tuning score (ties by trial id), or with several
-    objectives ``found`` by their Pareto order on the tuning seeds (``test_score`` counting
-    as its stand-in ``score``); one a configuration: a Hyperband trial and its promotion
-    share their hparams, and only the better is taken."""
+    """The ``top`` completed rows in the results' order on the tuning seeds alone: by
+    tuning score (ties by trial id), or by the objectives ``found`` (several: their Pareto
+    order; ``test_score`` counting as its stand-in ``score``); one a configuration: a
+    Hyperband trial and its promotion share their hparams, and only the better is taken."""
     done = [r for r in rows if r.status == "completed" and r.score is not None]
     tuning = [objectives.SCORE if o.kind == "test_score" else o for o in found]
-    if len(tuning) > 1:
-        by_trial = {r.trial: r for r in done}
-        copies = [dataclasses.replace(r, test_score=None) for r in done]
-        order = [by_trial[r.trial] for r in results.ranked(copies, tuning)]
-    else:
-        order = sorted(done, key=lambda r: (-r.score, r.trial))
+    by_trial = {r.trial: r for r in done}
+    copies = [dataclasses.replace(r, test_score=None) for r in done]  # (ranked sets fronts)
+    order = [by_trial[r.trial] for r in results.ranked(copies, tuning)]
     chosen, seen = [], set()
     for row in order:
         key = json.dumps(row.hparams, sort_keys=True, default=str)

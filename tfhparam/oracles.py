@@ -534,20 +534,6 @@ def with_pruning(
 # ---------------------------------------------------------------------------------------
 
 
-class OptunaMissing(ImportError):
-    """``--strategy tpe`` or ``optuna`` without the optional ``optuna`` package."""
-
-
-def import_optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise OptunaMissing(
-            "--strategy tpe needs Optuna: pip install 'tfhparam[optuna]' (or pip install optuna)"
-        ) from None
-    return optuna
-
-
 class OptunaOracle(kt.Oracle):
     """Any of Optuna's samplers (:mod:`tfhparam.samplers`) driven through ask/tell, as a
     Keras Tuner oracle.
@@ -581,7 +567,7 @@ class OptunaOracle(kt.Oracle):
         hyperparameters=None,
         **kwargs,
     ):
-        self.optuna = import_optuna()
+        self.optuna = samplers.import_optuna()  # SamplerError naming the extra
         super().__init__(
             objective=objective,
             max_trials=max_trials,
