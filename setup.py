@@ -25,6 +25,10 @@ OPTIONAL = {
     "atari": ["ale-py>=0.9", "opencv-python-headless>=4.8"],
     # MinAtar (MinAtar/*-v1): the minatar package's games and their gymnasium envs.
     "minatar": ["minatar>=1.0.15"],
+    # --tracker mlflow: the full package (not mlflow-skinny): its SQLite store and `mlflow ui`.
+    "mlflow": ["mlflow>=3.0"],
+    # --tracker wandb: reinit="create_new" (a run per population member, open at once).
+    "wandb": ["wandb>=0.19.10"],
 }
 ALL = sorted({requirement for group in OPTIONAL.values() for requirement in group})
 # Optuna's GPSampler needs PyTorch; PyPI's Linux wheel brings CUDA's libraries (gigabytes),

@@ -141,7 +141,8 @@ def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
     first finished; the rerun keeps the finished trials and redoes the killed batch. Also
     the lock between two real processes: while the first sweep runs, the same command (and
     with --overwrite) exits 2 naming it and touches nothing; after its kill -9 the rerun
-    takes the lock over."""
+    takes the lock over. Tracked in MLflow: the killed batch's runs are replaced, not
+    doubled."""
     logdir = str(tmp_path / "logs")
     args = [
         "--strategy",
@@ -168,6 +169,8 @@ def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
         "1",
         "--population",
         "2",
+        "--tracker",
+        "mlflow",
     ]
     project = os.path.join(logdir, "killed")
     process = subprocess.Popen(
@@ -206,6 +209,7 @@ def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
     assert next(r for r in rows if r["trial"] == "0")["score"] == first_score
     assert set(events_per_run(project).values()) == {1}  # no duplicate session
     assert "best configuration:" in out.stdout
+    check_mlflow_after_the_kill(project, rows)
 
     changed = run(*[a if a != "random" else "grid" for a in args])
     assert changed.returncode == 2 and "different strategy" in changed.stderr
@@ -213,6 +217,38 @@ def test_kill_9_mid_batch_then_rerun_finishes_exactly_the_asked_trials(tmp_path)
         assert json.load(f) == rows  # nothing overwritten
     shown = run("--name", "killed", "--logdir", logdir, "--results")
     assert shown.returncode == 0 and "completed" in shown.stdout
+
+
+def check_mlflow_after_the_kill(project, rows):
+    """One finished MLflow run per run of the sweep, with the trial's score; the runs the
+    kill left running were deleted by the rerun; the results attached to the sweep's run."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    from tfhparam import trackers
+
+    client = MlflowClient(tracking_uri=trackers.mlflow_store(project))
+    experiment = client.get_experiment_by_name("killed").experiment_id
+    found = client.search_runs([experiment])
+    runs = {r.data.tags[trackers.RUN_TAG]: r for r in found if trackers.RUN_TAG in r.data.tags}
+    assert sorted(runs) == [f"{t}/CartPole-v1/seed_7000" for t in "0123"]
+    assert len(found) == len(runs) + 1  # and the sweep's run
+    scores = {r["trial"]: r["score"] for r in rows}
+    for key, run in runs.items():
+        assert run.info.status == "FINISHED" and run.data.tags["status"] == "success"
+        assert run.data.metrics["score"] == pytest.approx(scores[key.split("/")[0]])
+        history = client.get_metric_history(run.info.run_id, "global_step")
+        assert [m.step for m in history] == list(range(128, 16385, 128))  # every iteration
+    deleted = client.search_runs([experiment], run_view_type=ViewType.DELETED_ONLY)
+    assert sorted(r.data.tags[trackers.RUN_TAG] for r in deleted) == [
+        "2/CartPole-v1/seed_7000",
+        "3/CartPole-v1/seed_7000",
+    ]
+    assert all(r.info.status == "RUNNING" for r in deleted)  # as the kill left them
+    (parent,) = [r for r in found if r.data.tags[trackers.KIND_TAG] == "sweep"]
+    assert {"results.csv", "results.json"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)
+    }
 
 
 def snapshot(directory):

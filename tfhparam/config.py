@@ -19,6 +19,7 @@ A sweep file (every key optional; flags override it)::
       gamma: 0.99
     strategy_options: {max_epochs: 27, factor: 3, grid_points: 3, num_initial_points: 4}
     objectives: [score]       # or several: [score, "env_steps_to(475)", parameters:min]
+    trackers: [mlflow]        # or {mlflow: {uri: http://host:5000}, wandb: {project: P}}
 
 Hyperparameters the space does not name keep the agent's default. Every error names the
 field: ``space.learning_rate.min: 1e-07 is outside the agent's domain ...``.
@@ -36,7 +37,7 @@ import yaml
 
 import agents
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
-from tfhparam import atari_scores, objectives, samplers, strategies
+from tfhparam import atari_scores, objectives, samplers, strategies, trackers
 from tfhparam.scoring import AGGREGATES, SCORE_FROM, VALUES
 
 STRATEGIES = strategies.NAMES
@@ -105,6 +106,9 @@ class Sweep:
     test: dict[str, int] = dataclasses.field(default_factory=lambda: dict(TEST_DEFAULTS))
     # What the search optimizes (tfhparam.objectives): one objective, or several (a front).
     objectives: tuple[objectives.Objective, ...] = (objectives.SCORE,)
+    # Where runs are also tracked (tfhparam.trackers): name -> options. Not part of the
+    # definition: a resume may add or drop a tracker.
+    trackers: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def agent_space(self) -> Space:
         return agents.space(self.agent)
@@ -315,6 +319,7 @@ FILE_KEYS = {field.name for field in FIELDS} | {
     "strategy_options",
     "test",
     "objectives",
+    "trackers",
 }
 # test: {seeds, top, episodes}: 0 seeds (no test phase), the top 3, 10 episodes a run.
 TEST_DEFAULTS = {"seeds": 0, "top": 3, "episodes": 10}
@@ -632,6 +637,32 @@ def _read_objectives(
             raise SweepError(f"{where}strategy_options.sampler: {error}") from None
 
 
+def _read_trackers(
+    sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str
+) -> None:
+    """``trackers`` (a list of names, or names with options), ``--tracker`` (repeatable:
+    replaces the file's list, keeping its options) and ``--mlflow-uri`` (adds mlflow)."""
+    given = data.get("trackers", [])
+    if isinstance(given, str):
+        given = [given]
+    if isinstance(given, list) and all(isinstance(name, str) for name in given):
+        specs = {name: {} for name in given}
+    elif isinstance(given, dict) and all(isinstance(o, (dict, type(None))) for o in given.values()):
+        specs = {name: dict(options or {}) for name, options in given.items()}
+    else:
+        raise SweepError(f"{where}trackers: a list of names, or a mapping of name -> options")
+    label = f"{where}trackers"
+    if "trackers" in flags:
+        specs, label = {name: specs.get(name, {}) for name in flags["trackers"]}, "--tracker"
+    if "mlflow_uri" in flags:
+        specs.setdefault("mlflow", {})["uri"] = flags["mlflow_uri"]
+    try:
+        trackers.check(specs)
+    except trackers.TrackerError as error:
+        raise SweepError(f"{label}: {error}") from None
+    sweep.trackers = specs
+
+
 # After the scalar fields, in this order: each may read what the ones before it set.
 STRUCTURED = (
     _check_strategy,
@@ -642,6 +673,7 @@ STRUCTURED = (
     _check_evaluation,
     _read_test,
     _read_objectives,
+    _read_trackers,
 )
 
 

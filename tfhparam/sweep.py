@@ -89,6 +89,19 @@ def build_parser() -> Parser:
         "(default), test_score, auc, seed_std, env_steps_to(THRESHOLD), wall_seconds, "
         "parameters",
     )
+    add(
+        "--tracker",
+        action="append",
+        dest="trackers",
+        metavar="NAME",
+        help="also track every run in mlflow or wandb (repeatable; extras of the same names)",
+    )
+    add(
+        "--mlflow-uri",
+        metavar="URI",
+        help="an MLflow tracking server (implies --tracker mlflow; default a SQLite store "
+        "in the sweep's directory)",
+    )
     add("--overwrite", action="store_true", help="delete an existing sweep of this name")
     add("--results", action="store_true", help="print the results of an existing sweep")
     add(
@@ -148,6 +161,8 @@ def resolve(args) -> config.Sweep:
         "test_top": args.test_top,
         "test_episodes": args.test_episodes,
         "objectives": args.objectives,
+        "trackers": args.trackers,
+        "mlflow_uri": args.mlflow_uri,
     }
     if not args.config and args.name is None:
         agent, strategy = args.agent or "ppo", args.strategy or "random"
@@ -392,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"\ninterrupted: rerun the same command to resume {project_dir}", file=sys.stderr)
             return 130
+    if mode == "chief" or sweep.test["seeds"]:  # (search() attached the others' files)
+        tuner.finish_tracking()
     show_results(project_dir)
     print(f"TensorBoard: tensorboard --logdir {project_dir}  (HParams tab)")
     return 0

@@ -10,6 +10,7 @@ checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -35,9 +36,11 @@ from tfhparam import (
     results,
     scoring,
     strategies,
+    trackers,
 )
 from tfhparam.space import from_keras_tuner, to_keras_tuner
 from tfhparam.tensorboard import RunWriter, write_hparams_config
+from tfhparam.trackers import Tracker
 
 OBJECTIVE = "score"
 # With pruning, run_trial reports the final score itself (after its intermediate ones), and
@@ -45,6 +48,8 @@ OBJECTIVE = "score"
 warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
 SESSION_HPARAMS = ("trial", "env")  # shown as columns besides the searched hparams
 PRUNED_TAG = "pruned"  # a scalar of 1 in a pruned trial's runs
+# A run's end (trackers.STATUSES) as its TensorBoard session's status.
+SESSION_STATUS = {"success": "success", "failure": "failure", "pruned": "unknown"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,15 +364,22 @@ class _RunLog:
         self.wall_seconds: float | None = None  # its share of its population's time
         self.progress: list[dict[str, float]] = []  # every iteration's numbers: progress.csv
 
+    @property
+    def key(self) -> str:
+        """The run's name among its sweep's runs (the trackers'): ``TRIAL/ENV/seed_S``."""
+        return f"{self.state.trial.trial_id}/{self.spec.env_id}/seed_{self.spec.seed}"
+
     def start(self) -> None:
-        """Opens the run's TensorBoard session (as it starts to train: a run that never
-        trains, its trial having failed first, leaves no session)."""
+        """Opens the run's TensorBoard session and tracked runs (as it starts to train: a
+        run that never trains, its trial having failed first, leaves no session)."""
         trial_id, env_id = self.state.trial.trial_id, self.spec.env_id
         self.writer = RunWriter(self.run_dir)
         self.writer.session_start(
             {**self.state.values, "trial": trial_id, "env": env_id}, group=f"{trial_id}/{env_id}"
         )
         self.state.logs.append(self)
+        info = trackers.RunInfo(self.key, trial_id, env_id, self.spec.seed, self.spec.hparams)
+        self.tuner.tracking.start(info)
 
     def feed(self, metrics: Mapping[str, Any]) -> None:
         """Logs one iteration's metrics.
@@ -382,6 +394,7 @@ class _RunLog:
         step = self.last_step = int(metrics["global_step"])
         self.metrics = metrics
         self.writer.scalars(step, metrics)
+        self.tuner.tracking.log(self.key, step, metrics)
         self.progress.append(
             {
                 k: v
@@ -435,16 +448,18 @@ class _RunLog:
             running = [scoring.normalize(v, *target) for v in running]
         return {f"{t:g}": objectives.first_reach(steps, running, t) for t in thresholds}
 
-    def close(self, status: str | None, last: Mapping[str, float] | None = None) -> None:
-        """Ends the run's TensorBoard session with ``status`` (None: leaves it unfinished,
-        for a resume to redo), after ``last`` scalars at its last step, and writes its
-        ``progress.csv``: a row an iteration, env step first, every number it logged."""
+    def close(self, status: str, last: Mapping[str, float] | None = None) -> None:
+        """Ends the run with ``status`` (``trackers.STATUSES``; ``interrupted`` leaves its
+        TensorBoard session unfinished, for a resume to redo), after ``last`` scalars at its
+        last step; writes its ``progress.csv`` (a row an iteration, env step first, every
+        number it logged) and ends its tracked runs with their final values."""
         if last:
             self.writer.scalars(self.last_step, last)
-        if status is not None:
-            self.writer.session_end(status)
+        if status != "interrupted":
+            self.writer.session_end(SESSION_STATUS[status])
         self.writer.close()
         results.write_progress(os.path.join(self.run_dir, "progress.csv"), self.progress)
+        self.tuner.tracking.end(self.key, status, {**(last or {}), "value": self.value()})
 
     def finish(self) -> None:
         """Adds the finished run's value to its trial.
@@ -519,6 +534,10 @@ class RLTuner(kt_internals.BaseTuner):
         objectives: what the search optimizes (:mod:`tfhparam.objectives`: ``Objective``
             records or ``NAME[:max|min]`` texts); default: what the oracle's objective
             names (``score``). Each is logged, recorded and returned to the oracle.
+        trackers: where every run is also tracked (:mod:`tfhparam.trackers`): names
+            (``mlflow``, ``wandb``), a mapping of name -> options (``{"mlflow": {"uri":
+            ...}}``), or Tracker objects. Runs started in a process are tracked by it, so
+            each worker of a parallel sweep tracks its own.
     """
 
     def __init__(
@@ -547,6 +566,7 @@ class RLTuner(kt_internals.BaseTuner):
         tested: bool = False,
         value: str = "last_n",
         objectives: Sequence[objectives.Objective | str] | None = None,
+        trackers: Mapping[str, Mapping[str, str]] | Sequence[str | Tracker] = (),
     ):
         if score_from not in scoring.SCORE_FROM:
             raise ValueError(f"score_from must be one of {scoring.SCORE_FROM}, not {score_from!r}")
@@ -603,6 +623,7 @@ class RLTuner(kt_internals.BaseTuner):
         self.oracle.verbose = 0  # our progress lines replace Keras Tuner's display
         kt_internals.quiet_failures()  # a failed trial's one-line reason, not its traceback
         check_domains(self.space, from_keras_tuner(self.oracle.get_space()))
+        self.tracking = _trackers(trackers, self.project_dir, project_name)
 
     @classmethod
     def from_sweep(cls, sweep: config.Sweep, directory: str, **kwargs: Any) -> RLTuner:
@@ -627,6 +648,7 @@ class RLTuner(kt_internals.BaseTuner):
             tested=sweep.test["seeds"] > 0,
             value=sweep.value,
             objectives=sweep.objectives,
+            trackers=kwargs.pop("trackers", sweep.trackers),
             directory=directory,
             project_name=sweep.name,
             **kwargs,
@@ -729,6 +751,7 @@ class RLTuner(kt_internals.BaseTuner):
             "objectives": [str(o) for o in self.objectives],
         }
         results.write_definition(self.project_dir, "tuner", definition)
+        self.tracking.begin()
         marker = os.path.join(self.project_dir, "hparams_config.json")
         if not os.path.exists(marker):
             evaluated = bool(self.eval_every) or self.score_from == "eval"
@@ -757,6 +780,26 @@ class RLTuner(kt_internals.BaseTuner):
             self.write_results()
             if len(self.objectives) > 1:
                 self._log_front()
+            self.finish_tracking()
+
+    def finish_tracking(self) -> None:
+        """Attaches the sweep's results (``results.csv``, ``results.json``) and its
+        report to the trackers' sweep run, drawing the report first where matplotlib is
+        installed. Called at the search's end; call it again after a test phase to attach
+        its results."""
+        if not self.tracking:
+            return
+        names = ("results.csv", "results.json")
+        files = [os.path.join(self.project_dir, name) for name in names]
+        if importlib.util.find_spec("matplotlib") is not None:
+            from tfhparam import report
+
+            try:
+                report.write_report(self.project_dir)
+                files.append(os.path.join(self.project_dir, "report"))
+            except Exception as error:  # noqa: BLE001 (the report is extra: warn, go on)
+                print(f"warning: no report for the trackers: {_one_line(error)}", file=sys.stderr)
+        self.tracking.finish(files)
 
     def _log_front(self) -> None:
         """Several objectives: the TensorBoard run ``pareto`` gets the hypervolume of the
@@ -857,7 +900,7 @@ class RLTuner(kt_internals.BaseTuner):
             for state in states:
                 if state.trial.trial_id not in outcomes:
                     for log in state.logs:
-                        log.close(None)
+                        log.close("interrupted")
             raise
         self._batch_outcomes.update(outcomes)
 
@@ -1012,7 +1055,7 @@ class RLTuner(kt_internals.BaseTuner):
         trial_dir = self.trial_dir(trial_id)
         if isinstance(error, TrialPruned):
             for log in state.logs:
-                log.close("unknown", {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
+                log.close("pruned", {OBJECTIVE: error.score, PRUNED_TAG: 1.0})
             outcome = {"status": results.PRUNED, "score": error.score, "reason": error.where}
             self._write_result(trial_dir, {**result, **outcome})
             self.oracle.update_trial(trial_id, {OBJECTIVE: error.score}, step=oracles.FINAL_STEP)
@@ -1072,6 +1115,18 @@ class RLTuner(kt_internals.BaseTuner):
 @kt.synchronized
 def _trials_snapshot(oracle) -> list:
     return list(oracle.trials.values())
+
+
+def _trackers(
+    given: Mapping[str, Mapping[str, str]] | Sequence[str | Tracker], project_dir: str, sweep: str
+) -> trackers.Trackers:
+    """RLTuner's ``trackers``: names (``mlflow``, ``wandb``), names with options, or
+    ready :class:`tfhparam.trackers.Tracker` objects."""
+    if isinstance(given, Mapping):
+        return trackers.Trackers(trackers.make(given, project_dir, sweep))
+    made = [t for t in given if not isinstance(t, str)]
+    named = {t: {} for t in given if isinstance(t, str)}
+    return trackers.Trackers(made + trackers.make(named, project_dir, sweep))
 
 
 def _one_line(error: BaseException) -> str:
