@@ -29,6 +29,9 @@ OPTIONAL = {
     "mlflow": ["mlflow>=3.0"],
     # --tracker wandb: reinit="create_new" (a run per population member, open at once).
     "wandb": ["wandb>=0.19.10"],
+    # tfhparam.ray (a Tune trainable, search spaces, the HParams callback) and --backend ray:
+    # 2.43 is where Tune's own report / get_checkpoint / RunConfig are the API.
+    "ray": ["ray[tune]>=2.43"],
 }
 ALL = sorted({requirement for group in OPTIONAL.values() for requirement in group})
 # Optuna's GPSampler needs PyTorch; PyPI's Linux wheel brings CUDA's libraries (gigabytes),

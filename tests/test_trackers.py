@@ -268,9 +268,7 @@ def test_a_tracking_server_that_is_down_warns_once_and_the_sweep_completes(
 # ---------------------------------------------------------------------------------------
 
 
-def test_wandb_writes_offline_runs_and_a_rerun_replaces_the_interrupted_one(
-    tmp_path, monkeypatch
-):
+def test_wandb_writes_offline_runs_and_a_rerun_replaces_the_interrupted_one(tmp_path, monkeypatch):
     for variable in ("WANDB_API_KEY", "WANDB_MODE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # not logged in: offline
