@@ -1,5 +1,5 @@
-"""Ray Tune driving our agents: a real local Ray (2 CPUs) runs a grid search, ASHA and PBT
-through :func:`tfhparam.ray.trainable`, checkpoints continued; our HParams layout written
+"""Ray Tune driving our agents: a real local Ray (2 CPUs) runs a random search with ASHA,
+and PBT, through :func:`tfhparam.ray.trainable`, checkpoints continued; our HParams layout written
 from its trials; our search spaces in Ray's terms. Slow: Ray starts, and its workers
 import TensorFlow."""
 
@@ -7,6 +7,10 @@ import glob
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -97,32 +101,9 @@ def test_perturbed_values_are_pulled_into_the_agents_domains():
 
 
 @pytest.mark.slow
-def test_a_grid_search_trains_each_trial_and_writes_the_hparams_tab(local_ray, tmp_path):
-    from ray import tune
-
-    train = tfray.trainable("ppo", total_timesteps=2048, report_every=1024, fixed_hparams=FIXED)
-    grid = {"learning_rate": tune.grid_search([3e-4, 3e-3])}
-    results = fit(tmp_path, "grid", train, grid)
-    assert not results.errors
-    frame = results.get_dataframe()
-    assert sorted(frame["config/learning_rate"]) == [3e-4, 3e-3]
-    assert list(frame["timesteps_total"]) == [2048, 2048]
-    assert all(math.isfinite(s) and s > 0 for s in frame["score"])
-    assert "losses/value_loss" in frame.columns and "rewards" in frame.columns
-    for result in results:  # two reports a trial, each with a checkpoint of every run
-        assert result.metrics["training_iteration"] == 2
-        with result.checkpoint.as_directory() as directory:
-            assert os.path.exists(os.path.join(directory, tfray.STATE_FILE))
-            assert os.path.isdir(os.path.join(directory, "CartPole-v1_seed_0"))
-
-    columns, sessions = hparams_sessions(str(tmp_path / "tb" / "grid"))
-    assert columns == ["learning_rate", "trial"]
-    assert sorted(h["learning_rate"] for h, _ in sessions.values()) == [3e-4, 3e-3]
-    assert all(ends == [1] for _, ends in sessions.values())  # STATUS_SUCCESS
-
-
-@pytest.mark.slow
-def test_asha_stops_trials_early_and_pbt_continues_from_checkpoints(local_ray, tmp_path):
+def test_random_search_with_asha_stops_trials_early_and_pbt_continues_from_checkpoints(
+    local_ray, tmp_path
+):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
@@ -132,8 +113,24 @@ def test_asha_stops_trials_early_and_pbt_continues_from_checkpoints(local_ray, t
         time_attr="timesteps_total", max_t=3072, grace_period=1024, reduction_factor=2
     )
     results = fit(tmp_path, "asha", train, space, num_samples=4, scheduler=asha)
+    assert not results.errors
     steps = sorted(r.metrics["timesteps_total"] for r in results)
     assert len(steps) == 4 and steps[0] < 3072 and steps[-1] == 3072  # some stopped early
+    for result in results:  # a report every 1024 steps, each with a checkpoint of every run
+        metrics = result.metrics
+        assert metrics["training_iteration"] == metrics["timesteps_total"] // 1024
+        assert math.isfinite(metrics["score"]) and metrics["score"] > 0
+        assert "losses/value_loss" in metrics and "rewards" in metrics
+        with result.checkpoint.as_directory() as directory:
+            with open(os.path.join(directory, tfray.STATE_FILE)) as f:
+                assert json.load(f)["steps"] == metrics["timesteps_total"]
+            assert os.path.isdir(os.path.join(directory, "CartPole-v1_seed_0"))
+    columns, sessions = hparams_sessions(str(tmp_path / "tb" / "asha"))
+    assert columns == ["learning_rate", "trial"]
+    assert sorted(h["learning_rate"] for h, _ in sessions.values()) == sorted(
+        r.config["learning_rate"] for r in results
+    )
+    assert all(ends == [1] for _, ends in sessions.values())  # STATUS_SUCCESS
 
     pbt = PopulationBasedTraining(
         time_attr="timesteps_total",
@@ -154,3 +151,87 @@ def test_asha_stops_trials_early_and_pbt_continues_from_checkpoints(local_ray, t
         assert steps[0] == 1024 and min(steps[1:]) >= 2048 and steps[-1] == 3072, steps
     _, sessions = hparams_sessions(str(tmp_path / "tb" / "pbt"))
     assert len(sessions) == 4
+
+
+def test_backend_ray_without_the_extra_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    from tfhparam import sweep as sweep_cli
+
+    real = sweep_cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        sweep_cli.importlib.util, "find_spec", lambda name: None if name == "ray" else real(name)
+    )
+    with pytest.raises(SystemExit) as exited:
+        sweep_cli.main(["--backend", "ray", "--logdir", str(tmp_path)])
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "python -m tfhparam.sweep: error: --backend ray needs Ray, not installed: "
+        "pip install 'tfhparam[ray]'"
+    ]
+    assert os.listdir(tmp_path) == []
+
+
+SWEEP_ARGS = [
+    "--strategy",
+    "random",
+    "--trials",
+    "6",
+    "--total-timesteps",
+    "4096",
+    "--population",  # a trial at a time: results come one by one, the kill lands between
+    "1",
+    "--set",
+    "hidden_size=16",
+    "--name",
+    "on_ray",
+    "--quiet",
+]
+
+
+@pytest.mark.slow
+def test_backend_ray_resumes_after_kill_9_with_the_default_backends_results(tmp_path):
+    """The chief serves its oracle, Ray runs its workers (an embedded Ray of this
+    machine); killed -9 after its first trial, the rerun finishes the sweep, and every
+    trial scores as the default backend scores it."""
+    logdir = str(tmp_path / "ray")
+    command = [sys.executable, "-m", "tfhparam.sweep", *SWEEP_ARGS, "--logdir", logdir]
+    # its own session: Ray's processes never share this test's process group
+    process = subprocess.Popen(
+        [*command, "--backend", "ray"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    project = os.path.join(logdir, "on_ray")
+    first = os.path.join(project, "trial_0", "result.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and not os.path.exists(first):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = glob.glob(os.path.join(project, "trial_*", "result.json"))
+    assert 1 <= len(done) < 6, "the kill should land mid-sweep"
+
+    out = subprocess.run(
+        [*command, "--backend", "ray"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "2 workers on Ray" in out.stdout
+    with open(os.path.join(project, "results.json")) as f:
+        on_ray = {r["trial"]: (r["status"], r["score"]) for r in json.load(f)}
+    assert os.path.exists(os.path.join(project, "hparams_config.json"))
+
+    reference = subprocess.run(
+        [*command[:-1], str(tmp_path / "local"), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert reference.returncode == 0, reference.stderr
+    with open(tmp_path / "local" / "on_ray" / "results.json") as f:
+        local = {r["trial"]: (r["status"], r["score"]) for r in json.load(f)}
+    assert on_ray == local and len(local) == 6

@@ -37,6 +37,10 @@ def run(*args, cwd=None, timeout=300):
         (["--population", "0"], "--population must be a positive number or auto, got '0'"),
         (["--population", "many"], "--population must be a positive number or auto"),
         (["--inter-op-threads", "-1"], "--inter-op-threads must be 0 or more, got -1"),
+        (["--backend", "spark"], "--backend: unknown backend 'spark'; choose local or ray"),
+        (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --backend ray"),
+        (["--backend", "ray", "--ray-address", "here"], "--ray-address: expected HOST:PORT"),
+        (["--backend", "ray", "--ray-address", "127.0.0.1:9"], "no Ray cluster answers at"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):

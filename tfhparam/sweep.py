@@ -111,6 +111,13 @@ def build_parser() -> Parser:
         "memory permitting); 1 runs in this process",
     )
     add(
+        "--backend",
+        default="local",
+        help="what runs the workers: local (processes of this machine, default) or ray (Ray "
+        "tasks: an embedded Ray, or the cluster at --ray-address)",
+    )
+    add("--ray-address", metavar="HOST:PORT", help="an existing Ray cluster (--backend ray)")
+    add(
         "--population",
         default="auto",
         help="runs trained together as one population (PPO, A2C): default auto, from cores "
@@ -278,9 +285,35 @@ def threads(args, sweep: config.Sweep, population: int | str, processes_sharing:
 
 
 def worker_command(argv: list[str]) -> list[str]:
-    """This command line for a local worker: never ``--overwrite``, one process, quiet ticks."""
-    kept = [a for a in argv if a != "--overwrite"]
+    """This command line for a worker: never ``--overwrite``, one process, no backend."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--backend", "--ray-address"):
+            skip = True  # (and its value)
+        elif arg != "--overwrite" and not arg.startswith(("--backend=", "--ray-address=")):
+            kept.append(arg)
     return [sys.executable, "-m", "tfhparam.sweep", *kept, "--workers", "1"]
+
+
+def check_backend(args) -> None:
+    """``--backend`` and ``--ray-address``: a known backend, its extra installed, a
+    cluster that answers (UsageError otherwise)."""
+    if args.backend not in ("local", "ray"):
+        raise UsageError(f"--backend: unknown backend {args.backend!r}; choose local or ray")
+    if args.ray_address and args.backend != "ray":
+        raise UsageError("--ray-address needs --backend ray")
+    if args.backend == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise UsageError("--backend ray needs Ray, not installed: pip install 'tfhparam[ray]'")
+        if args.ray_address:
+            from tfhparam import ray as tfray
+
+            try:
+                tfray.check_address(args.ray_address)
+            except tfray.RayError as error:
+                raise UsageError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"--{flag.replace('_', '-')} must be 0 or more, got {value}")
         population = parse_count(args.population, "population")
         workers = parse_workers(args.workers)
+        check_backend(args)
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
         mode = processes.role()
@@ -319,7 +353,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(error), prog=PROG)
 
     local_workers: dict = {}
-    if mode == "single" and workers > 1:  # a local chief with worker processes
+    on_ray = args.backend == "ray" and mode != "worker"
+    if on_ray:  # the chief serves its oracle to workers that Ray runs
+        from tfhparam import ray as tfray
+
+        host = tfray.start(args.ray_address)
+        if args.workers == "auto":
+            workers = tfray.cluster_cpus()
+        mode = "chief"
+        address = (host, processes.free_port())
+        os.environ.update(
+            {
+                processes.TUNER_ID: "chief",
+                processes.ORACLE_IP: address[0],
+                processes.ORACLE_PORT: str(address[1]),
+            }
+        )
+    elif mode == "single" and workers > 1:  # a local chief with worker processes
         mode = "chief"
         address = ("127.0.0.1", processes.free_port())
         os.environ.update(
@@ -343,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command += ["--inter-op-threads", str(inter_op), "--intra-op-threads", str(intra_op)]
 
         def start_worker(tuner_id: str):
+            if on_ray:
+                return tfray.RayWorker(command, tuner_id, address, cpus=1)
             return processes.spawn_worker(command, tuner_id, address)
 
         local_workers = {f"tuner{i}": start_worker(f"tuner{i}") for i in range(workers)}
@@ -369,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
             f"{', '.join(sweep.envs)}, {sweep.seeds} seed(s), {sweep.total_timesteps} steps"
-            f"{f', {workers} workers' if mode == 'chief' else ''}; logs in {project_dir}",
+            f"{f', {workers} workers' if mode == 'chief' else ''}{' on Ray' if on_ray else ''}; "
+            f"logs in {project_dir}",
             flush=True,
         )
     tuner = RLTuner.from_sweep(sweep, args.logdir, verbose=not args.quiet, population=population)
