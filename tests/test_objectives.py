@@ -168,6 +168,25 @@ def test_a_sampler_whose_module_is_missing_names_its_extra(monkeypatch):
         samplers.check("GPSampler", {}, 1)
 
 
+def test_samplers_that_model_intervals_only_say_how_they_draw_value_lists():
+    from tfhparam.sweep import sampler_note
+
+    space = {"learning_rate": {"min": 1e-4, "max": 1e-2, "log": True}, "update_epochs": [2, 4]}
+
+    def note(sampler, space=space, strategy="optuna"):
+        options = {"sampler": sampler} if strategy == "optuna" else {}
+        return sampler_note(
+            config.build({"strategy": strategy, "space": space, "strategy_options": options})
+        )
+
+    expected = "models intervals only; it draws update_epochs independently at random"
+    assert note("CmaEsSampler") == f"note: CmaEsSampler {expected} (Optuna's fallback)"
+    assert expected in note("QMCSampler")
+    assert note("TPESampler") is None and note("NSGAIISampler") is None
+    assert note("CmaEsSampler", {"learning_rate": space["learning_rate"]}) is None
+    assert note(None, strategy="random") is None
+
+
 def test_objectives_on_the_command_line_exit_2_with_one_line(tmp_path):
     command = [sys.executable, "-m", "tfhparam.sweep", "--logdir", str(tmp_path)]
     out = subprocess.run(

@@ -185,6 +185,21 @@ def resolve(args) -> config.Sweep:
     return sweep
 
 
+def sampler_note(sweep: config.Sweep) -> str | None:
+    """The line a sweep prints when its Optuna sampler cannot model some of its hparams
+    (CMA-ES and QMC: value lists), or None."""
+    if sweep.strategy != "optuna":
+        return None
+    sampler = sweep.options["sampler"]
+    listed = [name for name, d in sweep.space.items() if isinstance(d, config.hp.Discrete)]
+    if not listed or samplers.SAMPLERS[sampler].categorical:
+        return None
+    return (
+        f"note: {sampler} models intervals only; it draws {', '.join(listed)} "
+        "independently at random (Optuna's fallback)"
+    )
+
+
 def check_directory(project_dir: str, sweep: config.Sweep, must_exist: bool = False) -> None:
     """Refuses a sweep directory that holds a sweep defined differently."""
     path = os.path.join(project_dir, results.DEFINITION_FILE)
@@ -408,15 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not processes.wait_for_port(host, port, timeout=300):
             fail(f"no chief answers at {host}:{port}", prog=PROG, status=1)
 
-    if mode != "worker" and sweep.strategy == "optuna":
-        sampler = sweep.options["sampler"]
-        listed = [name for name, d in sweep.space.items() if isinstance(d, config.hp.Discrete)]
-        if listed and not samplers.SAMPLERS[sampler].categorical:
-            print(
-                f"note: {sampler} models intervals only; it draws {', '.join(listed)} "
-                "independently at random (Optuna's fallback)",
-                flush=True,
-            )
+    note = sampler_note(sweep)
+    if mode != "worker" and note:
+        print(note, flush=True)
     if mode != "worker":
         print(
             f"sweep {sweep.name}: {sweep.strategy} search of {sweep.agent} on "
