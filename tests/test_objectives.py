@@ -168,6 +168,16 @@ def test_a_sampler_whose_module_is_missing_names_its_extra(monkeypatch):
         samplers.check("GPSampler", {}, 1)
 
 
+def test_a_samplers_options_sit_beside_it_even_where_another_strategy_has_the_name():
+    options = {"sampler": "NSGAIISampler", "population_size": 8, "sampler_options": {"seed": 1}}
+    with pytest.raises(config.SweepError, match="seed"):  # the sweep's seed sets it
+        config.build({"strategy": "optuna", "strategy_options": options})
+    options = {"sampler": "NSGAIISampler", "population_size": 8, "num_initial_points": 2}
+    sweep = config.build({"strategy": "optuna", "strategy_options": options})
+    assert sweep.options["sampler_options"] == {"population_size": 8}
+    assert sweep.options["num_initial_points"] == 2
+
+
 def test_samplers_that_model_intervals_only_say_how_they_draw_value_lists():
     from tfhparam.sweep import sampler_note
 

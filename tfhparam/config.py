@@ -478,7 +478,9 @@ def _read_options(
     options = data.get("strategy_options", {}) or {}
     if strategy == "optuna" and isinstance(options, dict):  # the rest: the sampler's own
         options = dict(options)
-        own = {k: options.pop(k) for k in list(options) if k not in OPTION_DEFAULTS}
+        # a name of another strategy's option too (NSGAIISampler's population_size): its
+        ours = strategies.STRATEGIES[strategy].accepts(prune != "none")
+        own = {k: options.pop(k) for k in list(options) if k not in ours}
         given = options.get("sampler_options", {})
         if not isinstance(given, dict):
             raise SweepError(f"{where}strategy_options.sampler_options: must be a mapping")
