@@ -263,6 +263,53 @@ def test_a_tracking_server_that_is_down_warns_once_and_the_sweep_completes(
     assert [r["status"] for r in tuner.results()] == ["completed"] * 3
 
 
+@pytest.mark.slow
+def test_mlflow_tracks_to_a_tracking_server(tmp_path):
+    """``uri``: a real ``mlflow server`` on loopback takes the runs and the artifacts."""
+    import subprocess
+    import sys
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", "1"),
+            *("--backend-store-uri", f"sqlite:///{tmp_path}/server.db"),
+            *("--artifacts-destination", str(tmp_path / "server_artifacts")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        deadline = time.time() + 120
+        while True:
+            try:
+                client.search_experiments()
+                break
+            except Exception:
+                assert time.time() < deadline and server.poll() is None, "no MLflow server"
+                time.sleep(0.5)
+        tuner = make_tuner(tmp_path / "logs", FakeRunner(), {"mlflow": {"uri": uri}})
+        tuner.search()
+        experiment = client.get_experiment_by_name("tracked")
+        found = client.search_runs([experiment.experiment_id])
+        runs = {r.data.tags[trackers.RUN_TAG] for r in found if trackers.RUN_TAG in r.data.tags}
+        assert runs == RUN_KEYS and len(found) == 7
+        (parent,) = [r for r in found if r.data.tags[trackers.KIND_TAG] == "sweep"]
+        assert "results.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+        assert not (tmp_path / "logs" / "tracked" / "mlflow.db").exists()  # all on the server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 # ---------------------------------------------------------------------------------------
 # W&B: offline runs, read back from their run files
 # ---------------------------------------------------------------------------------------

@@ -478,7 +478,8 @@ def _read_options(
     options = data.get("strategy_options", {}) or {}
     if strategy == "optuna" and isinstance(options, dict):  # the rest: the sampler's own
         options = dict(options)
-        # a name of another strategy's option too (NSGAIISampler's population_size): its
+        # every name the optuna strategy does not take is the sampler's, also one another
+        # strategy has (NSGAIISampler's population_size)
         ours = strategies.STRATEGIES[strategy].accepts(prune != "none")
         own = {k: options.pop(k) for k in list(options) if k not in ours}
         given = options.get("sampler_options", {})
