@@ -179,8 +179,10 @@ def _train_trial(settings: Mapping[str, Any], config: dict[str, Any]) -> None:
                     )
                     for seed in settings["seeds"]
                 ]
-                runner = engine.train_population if agent in agents.POPULATION_AGENTS else None
-                for entries in _steps(runner, specs, engine):
+                runner = engine.train_population  # (DQN: its runs side by side)
+                if agent not in agents.POPULATION_AGENTS:
+                    runner = engine.lockstep(engine.train_run)
+                for entries in runner(specs, set()):
                     for spec, metrics in zip(specs, entries):
                         if metrics is None:
                             continue
@@ -222,17 +224,6 @@ def within_domains(agent: str, config: Mapping[str, Any]) -> dict[str, Any]:
         value = min(max(value, domain.min_value), domain.max_value)
         kept[name] = int(round(value)) if isinstance(domain, hp.IntInterval) else float(value)
     return kept
-
-
-def _steps(runner, specs, engine):
-    """Every iteration's entries of ``specs`` trained together (a population), or one
-    run after another for agents without one (DQN)."""
-    if runner is not None:
-        yield from runner(specs, set())
-        return
-    for index, spec in enumerate(specs):
-        for metrics in engine.train_run(spec):
-            yield [metrics if k == index else None for k in range(len(specs))]
 
 
 def _run_name(env: str, seed: int) -> str:
