@@ -13,7 +13,9 @@ passes except the known notices in :data:`NOISE`. What is dropped:
   attempt to read an entry as text ("Error parsing text-format
   tensorflow.XlaSerializedCacheEntry") before reading it as binary, and its notes that
   the tuning hints ``+prefer-no-scatter`` / ``+prefer-no-gather`` of a cached program are
-  not CPU features of the host (they are not CPU features of any host).
+  not CPU features of the host (they are not CPU features of any host);
+- Ray's client's line for each retry of a cluster that refuses it (``--backend ray``),
+  before our own error names the reason.
 
 What is kept: every other warning and error of TensorFlow (``W...``, ``E...``, ``F...``
 lines: a cached program compiled for CPU features this host lacks, out of memory, a
@@ -43,6 +45,8 @@ NOISE = tuple(
         _ABSL_ANY + r"Error parsing text-format tensorflow\.XlaSerializedCacheEntry",
         _ABSL_ANY + r"Loading XLA:CPU AOT result\. Target machine feature \+prefer-no-"
         r"(scatter|gather) is not +supported on the host machine",
+        # --backend ray: Ray's client retrying a cluster that refuses it (our error says why)
+        r"^\[[\d-]+ [\d:,]+ W \d+ \d+\] gcs_client\.cc:\d+: Failed to get cluster ID from GCS",
     )
 )
 

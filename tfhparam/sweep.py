@@ -331,6 +331,22 @@ def check_backend(args) -> None:
                 raise UsageError(str(error)) from None
 
 
+def start_ray(address: str | None) -> str:
+    """Joins the Ray cluster at ``address`` (or starts an embedded Ray); the IP the chief
+    serves on. UsageError when Ray refuses (a cluster that wants an auth token, say)."""
+    from tfhparam import ray as tfray
+
+    try:
+        return tfray.start(address)
+    except (ConnectionError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # the cause's own last error line (its text is a traceback): e.g. a missing token
+        found = [line for line in str(error.__cause__ or "").splitlines() if "Error: " in line]
+        if found:
+            reason += f" ({found[-1].strip()[:300]})"
+        raise UsageError(f"--backend ray: {reason}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no fork notices when workers start
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -359,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = resolve(args)
         project_dir = os.path.join(args.logdir, sweep.name)
         mode = processes.role()
+        on_ray = args.backend == "ray" and mode != "worker"
+        if on_ray:  # joined (or started) before anything is written: a refusal leaves nothing
+            ray_host = start_ray(args.ray_address)
         if mode == "worker":  # works under its chief's lock
             check_directory(project_dir, sweep, must_exist=True)
         else:
@@ -368,15 +387,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(error), prog=PROG)
 
     local_workers: dict = {}
-    on_ray = args.backend == "ray" and mode != "worker"
     if on_ray:  # the chief serves its oracle to workers that Ray runs
         from tfhparam import ray as tfray
 
-        host = tfray.start(args.ray_address)
         if args.workers == "auto":
             workers = tfray.cluster_cpus()
         mode = "chief"
-        address = (host, processes.free_port())
+        address = (ray_host, processes.free_port())
         os.environ.update(
             {
                 processes.TUNER_ID: "chief",
