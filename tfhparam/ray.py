@@ -36,7 +36,7 @@ from typing import Any
 
 import agents
 from agents.hparams import LogRealInterval, hp
-from tfhparam import config, scoring
+from tfhparam import config, scoring, trackers
 from tfhparam.tensorboard import RunWriter, write_hparams_config
 
 STATE_FILE = "tfhparam_state.json"  # in each checkpoint: the runs' curves so far
@@ -161,9 +161,8 @@ def _train_trial(settings: Mapping[str, Any], config: dict[str, Any]) -> None:
             done, curves = int(state["steps"]), state["curves"]
         while done < total:
             budget = min(done + report_every, total)
-            budget = max(budget // unit, 1) * unit if budget < total else total
             chunk = os.path.join(work, f"steps_{budget}")
-            last: dict[str, list[float]] = {}
+            last: dict[str, dict[str, float]] = {}  # run -> its last iteration's numbers
             for env in settings["envs"]:
                 specs = [
                     engine.RunSpec(
@@ -188,18 +187,19 @@ def _train_trial(settings: Mapping[str, Any], config: dict[str, Any]) -> None:
                             continue
                         if "error" in metrics:
                             raise RuntimeError(str(metrics["error"]))
-                        curve = curves[_run_name(env, spec.seed)]
+                        name = _run_name(env, spec.seed)
                         if "rewards" in metrics:
-                            curve["steps"].append(int(metrics["global_step"]))
-                            curve["rewards"].append(float(metrics["rewards"]))
-                        for key, value in metrics.items():
-                            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                                last.setdefault(key, []).append(float(value))
+                            curves[name]["steps"].append(int(metrics["global_step"]))
+                            curves[name]["rewards"].append(float(metrics["rewards"]))
+                        last[name] = trackers.numbers(metrics)
             done = budget
             with open(os.path.join(chunk, STATE_FILE), "w") as f:
                 json.dump({"steps": done, "curves": curves}, f)
-            metrics = {k: sum(v) / len(v) for k, v in last.items() if k != "global_step"}
-            metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
+            names = {k for numbers in last.values() for k in numbers} - {"global_step"}
+            metrics = {}
+            for key in names:  # the mean over the runs that logged it
+                values = [numbers[key] for numbers in last.values() if key in numbers]
+                metrics[key] = sum(values) / len(values)
             score = _score(settings, curves)
             report = {**metrics, "score": score, "timesteps_total": done}
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(chunk))

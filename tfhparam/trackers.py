@@ -154,6 +154,8 @@ class Trackers:
         self._each("start", run)
 
     def log(self, key: str, step: int, metrics: Mapping[str, Any]) -> None:
+        if not self.trackers:  # every iteration of every run: nothing to do without any
+            return
         found = numbers(metrics)
         if found:
             self._each("log", key, step, found)
