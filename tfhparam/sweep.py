@@ -387,23 +387,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(error), prog=PROG)
 
     local_workers: dict = {}
-    if on_ray:  # the chief serves its oracle to workers that Ray runs
-        from tfhparam import ray as tfray
+    if on_ray or (mode == "single" and workers > 1):  # a chief, its workers Ray's or ours
+        if on_ray:
+            from tfhparam import ray as tfray
 
-        if args.workers == "auto":
-            workers = tfray.cluster_cpus()
+            if args.workers == "auto":
+                workers = tfray.cluster_cpus()
         mode = "chief"
-        address = (ray_host, processes.free_port())
-        os.environ.update(
-            {
-                processes.TUNER_ID: "chief",
-                processes.ORACLE_IP: address[0],
-                processes.ORACLE_PORT: str(address[1]),
-            }
-        )
-    elif mode == "single" and workers > 1:  # a local chief with worker processes
-        mode = "chief"
-        address = ("127.0.0.1", processes.free_port())
+        address = (ray_host if on_ray else "127.0.0.1", processes.free_port())
         os.environ.update(
             {
                 processes.TUNER_ID: "chief",
