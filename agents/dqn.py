@@ -29,7 +29,15 @@ import tensorflow as tf
 
 import agents
 from agents import checkpoints, spaces
-from agents.common import CNN, MLP, Adam, counter_uniform, explained_variance
+from agents.common import (
+    CNN,
+    MLP,
+    Adam,
+    counter_uniform,
+    explained_variance,
+    graph_control_flow,
+    program,
+)
 from agents.envs import COLUMNS, EnvError, choose_backend, env_spaces, make_runner
 
 SPACE = spaces.DQN
@@ -234,7 +242,7 @@ class DQNAgent(tf.Module):
         self.iteration = counter(name="iteration")
         self.gradient_steps = counter(name="gradient_steps")
         self.chunk = max(LOG_EVERY // self.num_envs, 1)  # vector steps a run() at most
-        self.run = tf.function(self._run, jit_compile=self.runner.in_graph)
+        self.run = program(self._run, jit_compile=self.runner.in_graph)
 
     def tensor_hparams(self, horizon: int) -> dict[str, tf.Tensor]:
         """The hparams :meth:`run` reads, as tensors: one program serves all values.
@@ -269,6 +277,7 @@ class DQNAgent(tf.Module):
     def _draw(self, counter: tf.Variable, stream: int, shape) -> tf.Tensor:
         return counter_uniform(self.rng_key, counter[None], stream, shape, 0.0, 1.0)[0]
 
+    @graph_control_flow
     def _run(self, vector_steps: tf.Tensor, hp: Mapping[str, tf.Tensor]):
         """Plays ``vector_steps`` (at most :attr:`chunk`) env steps epsilon-greedily,
         storing and learning as it goes.

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents import games, tf_envs
+from agents.common import graph_control_flow, program
 from agents.envs import COLUMNS, derived_seed, make_runner
 
 # Evaluation env seeds lie in [EVAL_SEED_START, 2**31 - 2**16): training seeds lie below
@@ -110,7 +111,7 @@ class Evaluator:
         self.runner, _, _ = make_runner(
             agent.env_id, self.episodes, seeds, agent.env_backend, training=False
         )
-        self._play = tf.function(self._episodes, jit_compile=self.runner.in_graph)
+        self._play = program(self._episodes, jit_compile=self.runner.in_graph)
 
     def __call__(self, round_: int | Sequence[int] = 0, greedy: bool = True) -> Evaluation:
         """Evaluation ``round_`` (one for all members, or one a member) of every member's
@@ -122,6 +123,7 @@ class Evaluator:
         returns, lengths, complete = (x.numpy() for x in out)
         return Evaluation(returns.astype(np.float64), lengths.astype(np.int64), complete)
 
+    @graph_control_flow
     def _episodes(self, greedy: bool, keys: tf.Tensor):
         """Steps every copy until each has ended one episode (or ``max_steps``)."""
         shape = [len(self.agent.seeds), self.episodes]

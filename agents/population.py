@@ -49,9 +49,11 @@ from agents.common import (
     ActorCritic,
     RunningMeanStd,
     gae,
+    graph_control_flow,
     member_gumbel,
     member_normal,
     member_uniform,
+    program,
 )
 from agents.envs import COLUMNS, choose_backend, make_runner
 
@@ -161,12 +163,12 @@ class Population(tf.Module):
         if self.runner.in_graph:
             per_iteration = self.size * self.num_envs * self.num_steps
             self.iterations_per_call = min(max(STEPS_PER_CALL // per_iteration, 1), 64)
-            self._iterate = tf.function(self._iterations, jit_compile=True)
+            self._iterate = program(self._iterations, jit_compile=True)
         else:  # the rollout calls NumPy: a graph around the compiled update
             # CNNs: TensorFlow's own (oneDNN) convolutions beat XLA's on a CPU, 1.5x
             # (benchmarks/conv.py, BENCHMARKS.md)
-            self._update_compiled = tf.function(self._update, jit_compile=not self.image)
-            self._iterate = tf.function(self._gym_iteration)
+            self._update_compiled = program(self._update, jit_compile=not self.image)
+            self._iterate = program(self._gym_iteration, jit_compile=False)
 
     def _check(self, hparams, seeds) -> tuple[list[Mapping[str, Any]], list[int]]:
         members = [types.MappingProxyType(self._algo.space.resolve(h)) for h in hparams]
@@ -235,6 +237,7 @@ class Population(tf.Module):
         self.obs_rms.update(obs, tf.ones(obs.shape[:2]))
         return self.obs_rms.normalize(obs)
 
+    @graph_control_flow
     def _collect(self, running: tf.Tensor) -> dict[str, tf.Tensor]:
         """Steps all envs ``num_steps`` times; returns ``[T, P, N]`` tensors plus bootstrap.
 
@@ -275,6 +278,7 @@ class Population(tf.Module):
         self.global_step.assign_add(tf.where(running, tf.cast(n * steps, tf.int64), 0))
         return batch
 
+    @graph_control_flow
     def _scale_rewards(self, rewards, dones, masks):
         """Each member's rewards over the running std of its discounted return (SB3's
         VecNormalize)."""
@@ -396,6 +400,7 @@ class Population(tf.Module):
         )
         return episodes, values, counters
 
+    @graph_control_flow
     def _iterations(self, target_iterations, anneal_iterations):
         """Up to :attr:`iterations_per_call` iterations in one XLA program (in-graph envs),
         ending early once no member runs; the outputs stacked ``[K, ...]`` with the count."""

@@ -18,7 +18,13 @@ from typing import Any
 import tensorflow as tf
 
 from agents import spaces
-from agents.common import clip_by_member_norm, explained_variance, masked_mean, masked_normalize
+from agents.common import (
+    clip_by_member_norm,
+    explained_variance,
+    graph_control_flow,
+    masked_mean,
+    masked_normalize,
+)
 from agents.population import SHUFFLE_STREAM, Population, train_one
 
 SPACE = spaces.PPO  # role "member": read as [P] tensors (Population.hp)
@@ -84,6 +90,7 @@ def ppo_loss(
     }
 
 
+@graph_control_flow
 def update(
     population: Population,
     data: Mapping[str, tf.Tensor],
