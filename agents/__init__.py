@@ -219,9 +219,11 @@ def route_mujoco_warnings(env_id: str) -> None:
     other envs (MuJoCo is not imported)."""
     import gymnasium as gym
 
+    from agents import env_names
+
     try:
-        entry = str(gym.spec(env_id).entry_point)
-    except gym.error.Error:
+        entry = str(gym.spec(env_names.base_id(env_id)).entry_point)
+    except (gym.error.Error, env_names.EnvNameError):
         return
     if not entry.startswith("gymnasium.envs.mujoco"):
         return
@@ -237,6 +239,19 @@ def route_mujoco_warnings(env_id: str) -> None:
             warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
 
     mujoco.set_mju_user_warning(warn)
+
+
+def backend_problem(env_id: str, env_backend: str) -> str | None:
+    """Why ``env_id`` cannot run on ``env_backend``, or None (no TensorFlow import): an
+    unknown backend, or ``tf`` for an env without a TensorFlow version (:data:`TF_ENV_IDS`;
+    a name with options is gymnasium's env with those options)."""
+    if env_backend not in ENV_BACKENDS:
+        return f"unknown env backend {env_backend!r}; choose from {', '.join(ENV_BACKENDS)}"
+    if env_backend == "tf" and env_id not in TF_ENV_IDS:
+        if env_id.partition("[")[0] in TF_ENV_IDS:
+            return f"{env_id}: env options need gymnasium's env (--env-backend auto)"
+        return f"{env_id} has no TensorFlow version; those that do: {', '.join(TF_ENV_IDS)}"
+    return None
 
 
 def runs_in_graph(env_id: str, env_backend: str = "auto") -> bool:

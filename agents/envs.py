@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 import agents
-from agents import ENV_BACKENDS, games, tf_envs
+from agents import env_names, games, tf_envs
 
 # Columns of the per-step info a runner returns; the episode's return and length are set
 # where ``episode_ends`` is 1.
@@ -56,37 +56,38 @@ class EnvError(ValueError):
     """An env id that gymnasium does not know, or spaces the agents do not support."""
 
 
-def make_vec_env(env_id: str, num_envs: int, training: bool = True) -> gym.vector.VectorEnv:
-    """A vector env with next-step autoreset: gymnasium's native one where it exists.
-    Atari and MinAtar ids are preprocessed (``agents.games``); ``training=False`` gives
-    Atari's evaluation envs (whole games, real rewards).
+def make_vec_env(name: str, num_envs: int, training: bool = True) -> gym.vector.VectorEnv:
+    """A vector env with next-step autoreset: gymnasium's native one where it exists and
+    the name has no options (``agents.env_names``). Atari and MinAtar ids are preprocessed
+    (``agents.games``); ``training=False`` gives Atari's evaluation envs (whole games, real
+    rewards).
 
     Raises:
-        EnvError: unknown env id, a game family whose extra is missing, or observation or
-            action spaces the agents cannot handle.
+        EnvError: a malformed name, unknown env id, a game family whose extra is missing,
+            options the env does not take, or observation or action spaces the agents
+            cannot handle.
     """
     try:
+        env_id, options = env_names.split(name)
         games.register(env_id)
-    except games.MissingExtra as error:
+    except (env_names.EnvNameError, games.MissingExtra) as error:
         raise EnvError(str(error)) from None
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
         raise EnvError(f"unknown env id {env_id!r}: {error}") from None
     agents.route_mujoco_warnings(env_id)
-    if games.family(env_id) is not None:
-        env = gym.vector.SyncVectorEnv(
-            [functools.partial(games.make, env_id, training) for _ in range(num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-        )
-    elif spec.vector_entry_point is not None:
+    if spec.vector_entry_point is not None and not options and games.family(env_id) is None:
         env = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
     else:
-        # partial(gym.make) rather than make_vec's closures, so the env can be pickled.
-        env = gym.vector.SyncVectorEnv(
-            [functools.partial(gym.make, env_id) for _ in range(num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-        )
+        # partial(games.make) rather than make_vec's closures, so the env can be pickled.
+        try:
+            env = gym.vector.SyncVectorEnv(
+                [functools.partial(games.make, name, training) for _ in range(num_envs)],
+                autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+            )
+        except gym.error.Error as error:
+            raise EnvError(str(error)) from None
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     if mode != gym.vector.AutoresetMode.NEXT_STEP:
         problem = f"vector env autoreset mode {mode} is not next-step"
@@ -134,12 +135,9 @@ def choose_backend(env_id: str, env_backend: str) -> str:
     Raises:
         EnvError: an unknown backend, or ``tf`` for an env without a TensorFlow version.
     """
-    if env_backend not in ENV_BACKENDS:
-        raise EnvError(f"unknown env backend {env_backend!r}; choose from {ENV_BACKENDS}")
-    if env_backend == "tf" and env_id not in tf_envs.SPECS:
-        raise EnvError(
-            f"{env_id} has no TensorFlow version; those that do: {', '.join(tf_envs.SPECS)}"
-        )
+    problem = agents.backend_problem(env_id, env_backend)
+    if problem:
+        raise EnvError(problem)
     return "tf" if agents.runs_in_graph(env_id, env_backend) else "gymnasium"
 
 
@@ -156,9 +154,15 @@ class EnvRunner:
     """
 
     def __init__(
-        self, env: gym.vector.VectorEnv, seed: int, restarts: int = 0, whole_games: bool = False
+        self,
+        env: gym.vector.VectorEnv,
+        seed: int,
+        restarts: int = 0,
+        whole_games: bool = False,
+        name: str | None = None,
     ):
         self.env = env
+        self.name = name  # the env's name with its options (agents.env_names), if given
         self.restarts = int(restarts)
         # Atari: log the games the copies' infos report (games.GameStats), not the episodes
         self.whole_games = bool(whole_games)
@@ -176,7 +180,8 @@ class EnvRunner:
         if keeps_state_when_pickled(self.env):
             return self.__dict__
         return {
-            "env_id": self.env.envs[0].spec.id,  # a SyncVectorEnv: EzPickle copies
+            # older checkpoints' runners have no name: their envs had no options
+            "env_id": getattr(self, "name", None) or self.env.envs[0].spec.id,
             "num_envs": self.env.num_envs,
             "seed": self.seed,
             "restarts": self.restarts,
@@ -189,7 +194,8 @@ class EnvRunner:
         env = make_vec_env(state["env_id"], state["num_envs"])
         restarts = state["restarts"] + 1
         whole_games = games.is_atari(state["env_id"])
-        self.__init__(env, restart_seed(state["seed"], restarts), restarts, whole_games)
+        seed = restart_seed(state["seed"], restarts)
+        self.__init__(env, seed, restarts, whole_games, state["env_id"])
         self.seed = state["seed"]  # the run's own, for the next restart
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +244,9 @@ class GymEnvRunner:
         image = len(self.obs_shape) == 3
         self.obs_dtype = (np.uint8, tf.uint8) if image else (np.float32, tf.float32)
         self.runners = [
-            EnvRunner(make_vec_env(env_id, self.num_envs, training), s, 0, games.is_atari(env_id))
+            EnvRunner(
+                make_vec_env(env_id, self.num_envs, training), s, 0, games.is_atari(env_id), env_id
+            )
             for s in seeds
         ]
 

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
-from agents import games, tf_envs
+from agents import env_names, games, tf_envs
 from agents.common import graph_control_flow, program
 from agents.envs import COLUMNS, derived_seed, make_runner
 
@@ -53,12 +53,13 @@ def evaluation_seeds(seeds: Sequence[int], round_: int) -> list[int]:
 
 
 def episode_limit(env_id: str) -> int:
-    """Steps an evaluation episode may take: the env's time limit (plus the first step),
-    else :data:`DEFAULT_MAX_STEPS`."""
+    """Steps an evaluation episode may take: the env's time limit (plus the first step;
+    a ``max_episode_steps`` option of the env's name wins), else :data:`DEFAULT_MAX_STEPS`."""
     if env_id in tf_envs.SPECS:
         return tf_envs.SPECS[env_id].max_episode_steps + 1
-    games.register(env_id)
-    limit = gym.spec(env_id).max_episode_steps
+    base, options = env_names.split(env_id)
+    games.register(base)
+    limit = options.get("max_episode_steps", gym.spec(base).max_episode_steps)
     return int(limit) + 1 if limit else DEFAULT_MAX_STEPS
 
 

@@ -22,6 +22,12 @@ Atari ids get the standard preprocessing of Mnih et al. 2015 as CleanRL's
 Evaluation envs (``training=False``) skip 3 and 5: an episode is a whole game and its
 return is the game's score. MinAtar ids are the ``minatar`` package's gymnasium envs, their
 ``bool`` observations ``[10, 10, C]`` given as uint8.
+
+Each step is switchable through the env name's options (``agents.env_names``):
+:data:`ATARI_OPTIONS` holds the preprocessing's, with their defaults; every other option
+goes to ``gym.make`` (ALE v5's ``repeat_action_probability`` (sticky actions, 0.25),
+``full_action_space``, ``mode``, ``difficulty``; MinAtar's ``sticky_action_prob``, ...):
+``ALE/Breakout-v5[repeat_action_probability=0,terminal_on_life_loss=false]``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,25 @@ import importlib
 import gymnasium as gym
 import numpy as np
 
+from agents import env_names
+
 # Env-id prefixes of the game families, and the extra of tfhparam that installs each.
 FAMILY_EXTRAS = {"ALE/": "atari", "MinAtar/": "minatar"}
 _FAMILY_MODULES = {"ALE/": "ale_py", "MinAtar/": "minatar.gym"}
-FRAME_STACK = 4
-SCREEN_SIZE = 84
+# The preprocessing of Atari ids and its defaults (CleanRL's ppo_atari.py), each an option
+# of the env name: no-op actions after a reset (at most), frames an action repeats (max over
+# the last two), the square side frames are resized to, a lost life ending the learner's
+# episode, FIRE pressed after a reset in games that need it, rewards clipped to their sign,
+# and frames stacked. The last two, and lives, apply to training envs only.
+ATARI_OPTIONS = {
+    "noop_max": 30,
+    "frame_skip": 4,
+    "screen_size": 84,
+    "terminal_on_life_loss": True,
+    "fire_reset": True,
+    "clip_rewards": True,
+    "frame_stack": 4,
+}
 
 
 class MissingExtra(gym.error.Error):
@@ -73,15 +93,22 @@ def register(env_id: str) -> None:
         module.register_envs()
 
 
-def make(env_id: str, training: bool = True, **kwargs) -> gym.Env:
-    """One copy of ``env_id``: preprocessed (see the module docstring) for Atari and
-    MinAtar ids, else plain ``gym.make``; ``kwargs`` go to ``gym.make`` (``render_mode``:
-    the preprocessed env renders the game's own frames)."""
+def make(name: str, training: bool = True, **kwargs) -> gym.Env:
+    """One copy of the env ``name`` (an id with options, ``agents.env_names``):
+    preprocessed (see the module docstring) for Atari and MinAtar ids, else plain
+    ``gym.make``; the name's options and ``kwargs`` go to ``gym.make`` (``render_mode``:
+    the preprocessed env renders the game's own frames).
+
+    Raises:
+        MissingExtra: the family's package is not installed.
+        gym.error.Error: an unknown id, or options the env does not take (one line).
+    """
+    env_id, options = env_names.split(name)
     register(env_id)
     prefix = family(env_id)
     if prefix == "ALE/":
-        return make_atari(env_id, training, **kwargs)
-    env = gym.make(env_id, **kwargs)
+        return _make_atari(name, env_id, training, **options, **kwargs)
+    env = _make(name, env_id, **options, **kwargs)
     if prefix == "MinAtar/":
         space = env.observation_space
         as_bytes = gym.spaces.Box(0, 1, space.shape, np.uint8)
@@ -89,22 +116,52 @@ def make(env_id: str, training: bool = True, **kwargs) -> gym.Env:
     return env
 
 
-def make_atari(env_id: str, training: bool = True, **kwargs) -> gym.Env:
-    """An ALE game with the standard preprocessing; ``training`` adds episodic lives and
-    reward clipping."""
-    env = gym.make(env_id, frameskip=1, **kwargs)
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=SCREEN_SIZE)
+def _make_atari(name: str, env_id: str, training: bool, **options) -> gym.Env:
+    """An ALE game with the standard preprocessing (:data:`ATARI_OPTIONS` override its
+    steps; the other ``options`` go to ``gym.make``); ``training`` adds episodic lives and
+    reward clipping where they are on. ``name``: the env's name, for messages."""
+    steps = {**ATARI_OPTIONS, **{k: options.pop(k) for k in list(options) if k in ATARI_OPTIONS}}
+    _check_atari_options(name, steps, options)
+    env = _make(name, env_id, frameskip=1, **options)
+    env = gym.wrappers.AtariPreprocessing(
+        env,
+        noop_max=steps["noop_max"],
+        frame_skip=steps["frame_skip"],
+        screen_size=steps["screen_size"],
+    )
     env = GameStats(env)
-    if training:
+    if training and steps["terminal_on_life_loss"]:
         env = EpisodicLife(env)
-    if env.unwrapped.get_action_meanings()[1:2] == ["FIRE"]:
+    if steps["fire_reset"] and env.unwrapped.get_action_meanings()[1:2] == ["FIRE"]:
         env = FireReset(env)
-    if training:
+    if training and steps["clip_rewards"]:
         env = gym.wrappers.TransformReward(env, _sign)
-    env = gym.wrappers.FrameStackObservation(env, FRAME_STACK)
-    shape = (SCREEN_SIZE, SCREEN_SIZE, FRAME_STACK)
+    env = gym.wrappers.FrameStackObservation(env, steps["frame_stack"])
+    shape = (steps["screen_size"], steps["screen_size"], steps["frame_stack"])
     channels_last = gym.spaces.Box(0, 255, shape, np.uint8)
     return gym.wrappers.TransformObservation(env, _channels_last, channels_last)
+
+
+def _check_atari_options(name: str, steps: dict, others: dict) -> None:
+    if "frameskip" in others:
+        raise gym.error.Error(f"{name}: frames are skipped by the preprocessing: use frame_skip")
+    for key in ("terminal_on_life_loss", "fire_reset", "clip_rewards"):
+        if not isinstance(steps[key], bool):
+            raise gym.error.Error(f"{name}: {key} must be true or false, got {steps[key]!r}")
+    for key, low in (("noop_max", 0), ("frame_skip", 1), ("screen_size", 1), ("frame_stack", 1)):
+        value = steps[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise gym.error.Error(f"{name}: {key} must be a whole number >= {low}, got {value!r}")
+
+
+def _make(name: str, env_id: str, **kwargs) -> gym.Env:
+    """``gym.make``, with an option the env does not take (or a bad value) as one line."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except (TypeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = reason.split(" was raised from the environment creator")[0]  # gymnasium's
+        raise gym.error.Error(f"{name}: {reason}") from None
 
 
 # Module-level functions, not lambdas: a checkpoint pickles the envs that hold them.

@@ -56,6 +56,16 @@ def test_a_restored_runner_starts_new_episodes_from_its_own_seed():
     assert pickle.loads(pickle.dumps(cartpole)).restarts == 0
 
 
+def test_a_restored_runner_keeps_its_envs_options():
+    """EzPickle envs are rebuilt from the runner's env name: its options too."""
+    name = "LunarLander-v3[continuous=true]"
+    runner = envs.EnvRunner(envs.make_vec_env(name, 2), seed=7, name=name)
+    assert isinstance(runner.env.single_action_space, gym.spaces.Box)
+    restored = pickle.loads(pickle.dumps(runner))
+    assert restored.name == name and restored.restarts == 1
+    assert isinstance(restored.env.single_action_space, gym.spaces.Box)
+
+
 def test_a_missing_package_names_the_extra_to_install(monkeypatch):
     def missing(env_id, **kwargs):
         raise gym.error.DependencyNotInstalled(

@@ -238,6 +238,9 @@ def test_a_missing_atari_package_names_the_extra(tmp_path):
 
 
 def test_a_minatar_sweep_trains_its_trials_as_one_population(tmp_path):
+    """...on an env whose name carries an option (no sticky actions): the option reaches
+    the runs, their directories and the results."""
+    env = MINATAR + "[sticky_action_prob=0.0]"
     args = [
         "-m",
         "tfhparam.sweep",
@@ -246,7 +249,7 @@ def test_a_minatar_sweep_trains_its_trials_as_one_population(tmp_path):
         "--strategy",
         "random",
         "--env",
-        MINATAR,
+        env,
         "--trials",
         "2",
         "--total-timesteps",
@@ -264,6 +267,12 @@ def test_a_minatar_sweep_trains_its_trials_as_one_population(tmp_path):
         results = json.load(f)
     rows = results["trials"] if isinstance(results, dict) else results
     assert len(rows) == 2
+    runs = list((tmp_path / "minatar").glob("trial_*/MinAtar/*/seed_*/checkpoint"))
+    assert len(runs) == 2 and all(
+        run.parent.parent.name == "Breakout-v1[sticky_action_prob=0.0]" for run in runs
+    )
+    meta = json.loads((runs[0] / "meta.json").read_text())
+    assert meta["env_id"] == env
 
 
 def test_a_minatar_episode_renders_to_a_gif(tmp_path):

@@ -32,6 +32,8 @@ def run(*args, cwd=None, timeout=300):
         (["--trials", "0"], "--trials must be positive"),
         (["--agent", "sac"], "unknown agent 'sac'"),
         (["--agent", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1: dqn needs Discrete actions"),
+        (["--env", "CartPole-v1[x=1]"], "unexpected keyword argument 'x'"),
+        (["--env", "LunarLander-v3", "--env-backend", "tf"], "LunarLander-v3 has no TensorFlow"),
         (["--results"], "--results needs --name"),
         (["--name", "nothing_here", "--results"], "no sweep results in"),
         (["--population", "0"], "--population must be a positive number or auto, got '0'"),

@@ -24,6 +24,12 @@ from tfhparam import train
         (["--agent", "dqn", "--buffer-size", "10"], "buffer_size=10 is outside its domain"),
         (["--eval-every", "0"], "--eval-every must be positive, got 0"),
         (["--eval-episodes", "-1"], "--eval-episodes must be positive, got -1"),
+        (["--env", "CartPole-v1[wind=3]"], "unexpected keyword argument 'wind'"),
+        (["--env", "CartPole-v1[wind"], "one pair of brackets at the end"),
+        (
+            ["--env", "CartPole-v1[sutton_barto_reward=true]", "--env-backend", "tf"],
+            "env options need gymnasium's env",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):

@@ -74,7 +74,9 @@ SCORES: dict[str, tuple[float, float]] = {
 
 
 def game(env_id: str) -> str | None:
-    """The game of an ``ALE/<Name>-v<k>`` id, or None for other ids."""
+    """The game of an ``ALE/<Name>-v<k>`` id (options of its name aside), or None for
+    other ids."""
+    env_id = env_id.partition("[")[0]
     if not env_id.startswith("ALE/") or "-v" not in env_id:
         return None
     return env_id[len("ALE/") :].rsplit("-v", 1)[0]

@@ -29,26 +29,30 @@ def fail(message: str, prog: str = "tfhparam", status: int = 2) -> NoReturn:
 ENV_EXTRAS = {"gymnasium.envs.mujoco": "mujoco", "gymnasium.envs.box2d": "box2d"}
 
 
-def check_env_id(env_id: str, agent: str | None = None) -> None:
-    """Raises UsageError for an env id gymnasium does not know, one whose package is not
-    installed (naming the extra to install), spaces the agents cannot take (an image a CNN
-    cannot, say), or actions ``agent`` cannot take (DQN needs Discrete actions). Builds one
-    copy of the env to look."""
+def check_env_id(env_id: str, agent: str | None = None, env_backend: str = "auto") -> str:
+    """The canonical name of the env ``env_id`` (an id, options in brackets:
+    ``agents.env_names``). Raises UsageError for a malformed name, an id gymnasium does not
+    know, one whose package is not installed (naming the extra to install), options the env
+    does not take, spaces the agents cannot take (an image a CNN cannot, say), or actions
+    ``agent`` cannot take (DQN needs Discrete actions), or an env ``env_backend`` cannot
+    run (``tf`` for an env without a TensorFlow version). Builds one copy of the env to
+    look."""
     import gymnasium as gym
 
     import agents
-    from agents import games
+    from agents import env_names, games
 
     try:
-        games.register(env_id)
-        spec = gym.spec(env_id)
-    except games.MissingExtra as error:
+        base = env_names.base_id(env_id)
+        games.register(base)
+        spec = gym.spec(base)
+    except (games.MissingExtra, env_names.EnvNameError) as error:
         raise UsageError(str(error)) from None
     except gym.error.Error as error:
-        raise UsageError(f"unknown env id {env_id!r}: {error}") from None
-    agents.route_mujoco_warnings(env_id)
+        raise UsageError(f"unknown env id {base!r}: {error}") from None
+    agents.route_mujoco_warnings(base)
     try:
-        env = games.make(env_id)  # as the agents see it (Atari: preprocessed)
+        env = games.make(env_id)  # as the agents see it (Atari: preprocessed), options too
     except gym.error.DependencyNotInstalled as error:
         entry = str(spec.entry_point)
         extra = next((x for prefix, x in ENV_EXTRAS.items() if entry.startswith(prefix)), None)
@@ -56,6 +60,8 @@ def check_env_id(env_id: str, agent: str | None = None) -> None:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "missing package"
         message = f"{env_id} needs a package that is not installed ({reason}): {hint}"
         raise UsageError(message) from None
+    except gym.error.Error as error:  # options the env does not take (games.make's line)
+        raise UsageError(str(error)) from None
     action_space, problem = (
         env.action_space,
         agents.space_problem(env.observation_space, env.action_space),
@@ -65,6 +71,11 @@ def check_env_id(env_id: str, agent: str | None = None) -> None:
         raise UsageError(f"{env_id}: {problem}")
     if agent in agents.DISCRETE_ONLY and not isinstance(action_space, gym.spaces.Discrete):
         raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
+    name = env_names.canonical(env_id)
+    problem = agents.backend_problem(name, env_backend)
+    if problem:
+        raise UsageError(problem)
+    return name
 
 
 def format_count(n: float) -> str:

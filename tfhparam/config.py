@@ -11,8 +11,9 @@ A sweep file (every key optional; flags override it)::
     seed: 0                   # the sweep's seed
     aggregate: mean           # how envs combine: mean | median
     last_n: 10                # iterations averaged into a run's value
-    envs:                     # a list of ids, or ids with target scores
+    envs:                     # a list of env names, or names with a target score, options
       CartPole-v1: {target_score: [0, 500]}   # Atari: {target_score: human}
+      ALE/Pong-v5: {target_score: human, options: {repeat_action_probability: 0.0}}
     space:                    # per hparam: a value list, an interval, or a fixed value
       learning_rate: {min: 1.0e-4, max: 3.0e-3, log: true}
       num_minibatches: [2, 4, 8]
@@ -36,6 +37,7 @@ from typing import Any
 import yaml
 
 import agents
+from agents import env_names
 from agents.hparams import LogRealInterval, Space, SpaceError, check_value, describe, hp
 from tfhparam import atari_scores, objectives, samplers, strategies, trackers
 from tfhparam.scoring import AGGREGATES, SCORE_FROM, VALUES
@@ -72,6 +74,7 @@ BY_TRIALS = tuple(n for n, s in strategies.STRATEGIES.items() if s.by_trials)  #
 PRUNABLE = strategies.PRUNABLE
 OPTION_DEFAULTS = {name: option.default for name, option in strategies.OPTIONS.items()}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ENV_SETTINGS = {"target_score", "options"}  # what an entry of the envs mapping may hold
 
 
 class SweepError(ValueError):
@@ -335,7 +338,7 @@ def _whole(value: Any, minimum: float, label: str) -> int:
 
 
 def _parse_target(text: str) -> tuple[str, tuple[float, float]]:
-    env, sep, bounds = text.partition("=")
+    env, sep, bounds = text.rpartition("=")  # an env's options may hold "=" too
     if sep and env and bounds == "human":
         return env, _human_target(env, "--target-score")
     low, sep2, high = bounds.partition(":")
@@ -407,40 +410,65 @@ def _check_strategy(
 
 
 def _read_envs(sweep: Sweep, data: Mapping[str, Any], flags: Mapping[str, Any], where: str) -> None:
-    """``envs`` (a list, or ids with target scores) and ``--env`` / ``--target-score``."""
+    """``envs`` (a list of env names, or names with a target score and options) and
+    ``--env`` / ``--target-score``. Names are canonical (``agents.env_names``): an entry's
+    ``options`` join its name, ``ALE/Pong-v5: {options: {frame_stack: 2}}`` is the env
+    ``ALE/Pong-v5[frame_stack=2]``."""
     envs_field = data.get("envs", ["CartPole-v1"])
     if isinstance(envs_field, str):
         envs_field = [envs_field]
     if isinstance(envs_field, list):
-        env_entries = {env: {} for env in envs_field}
+        env_entries = [(env, {}) for env in envs_field]
     elif isinstance(envs_field, dict):
-        env_entries = {env: (spec or {}) for env, spec in envs_field.items()}
+        env_entries = [(env, spec or {}) for env, spec in envs_field.items()]
     else:
-        raise SweepError(f"{where}envs: a list of env ids or a mapping of id -> options")
-    targets: dict[str, tuple[float, float]] = {}
-    for env, spec in env_entries.items():
-        if not isinstance(env, str) or not isinstance(spec, dict) or set(spec) - {"target_score"}:
-            raise SweepError(f"{where}envs.{env}: expected {{target_score: [low, high] | human}}")
+        raise SweepError(f"{where}envs: a list of env names or a mapping of name -> settings")
+    listed, targets = [], {}
+    for env, spec in env_entries:
+        label = f"{where}envs.{env}"
+        if not isinstance(env, str) or not isinstance(spec, dict) or set(spec) - ENV_SETTINGS:
+            raise SweepError(
+                f"{label}: expected {{target_score: [low, high] | human, options: {{...}}}}"
+            )
+        options = spec.get("options") or {}
+        if not isinstance(options, dict):
+            raise SweepError(f"{label}.options: a mapping of option -> value")
+        name = _env_name(env, options, label)
+        listed.append(name)
         if spec.get("target_score") == "human":
-            targets[env] = _human_target(env, f"{where}envs.{env}.target_score")
+            targets[name] = _human_target(name, f"{label}.target_score")
         elif "target_score" in spec:
             pair = spec["target_score"]
             ok = isinstance(pair, list) and len(pair) == 2
             if not ok or not all(isinstance(x, (int, float)) for x in pair) or pair[0] == pair[1]:
-                raise SweepError(f"{where}envs.{env}.target_score: expected [low, high] or human")
-            targets[env] = (float(pair[0]), float(pair[1]))
-    envs = list(flags.get("envs") or env_entries)
+                raise SweepError(f"{label}.target_score: expected [low, high] or human")
+            targets[name] = (float(pair[0]), float(pair[1]))
+    given = flags.get("envs")
+    envs = [_env_name(env, {}, "--env") for env in given] if given else listed
     if not envs:
         raise SweepError(f"{where}envs: no env given")
     if len(set(envs)) != len(envs):
         raise SweepError(f"envs: {envs} names an env twice")
     for text in flags.get("target_scores", []):
         env, pair = _parse_target(text)
-        targets[env] = pair
+        targets[_env_name(env, {}, "--target-score")] = pair
     for env in targets:
         if env not in envs:
             raise SweepError(f"target score for {env!r}, which is not among the envs {envs}")
     sweep.envs, sweep.target_scores = envs, {e: targets[e] for e in envs if e in targets}
+
+
+def _env_name(env: str, options: Mapping[str, Any], label: str) -> str:
+    """The canonical name of ``env`` with ``options`` added (``agents.env_names``)."""
+    try:
+        env_id, own = env_names.split(env)
+        if set(own) & set(options):
+            raise env_names.EnvNameError(
+                f"options {sorted(set(own) & set(options))} given in the name and in options"
+            )
+        return env_names.join(env_id, {**own, **options})
+    except env_names.EnvNameError as error:
+        raise SweepError(f"{label}: {error}") from None
 
 
 def _read_space(

@@ -35,7 +35,7 @@ def build_parser() -> Parser:
     add("--prune", help="stop trials falling behind: none, median or asha (default none)")
     add("--env-backend", help="auto (TensorFlow's classic-control envs), tf or gymnasium")
     add("--agent", help=f"one of {', '.join(agents.AGENTS)} (default ppo)")
-    add("--env", action="append", dest="envs", metavar="ENV_ID", help="repeatable")
+    add("--env", action="append", dest="envs", metavar="ENV", help="repeatable; ENV[opt=value]")
     add("--seeds", type=int, help="seeds per env (default 1)")
     add("--trials", type=int, help="trials for grid, random, bayesian (default 10)")
     add("--total-timesteps", type=int, help="env steps per trial; Hyperband's maximum")
@@ -181,7 +181,7 @@ def resolve(args) -> config.Sweep:
             "(or pip install optuna)"
         )
     for env_id in sweep.envs:
-        check_env_id(env_id, sweep.agent)
+        check_env_id(env_id, sweep.agent, sweep.env_backend)
     return sweep
 
 

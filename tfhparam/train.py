@@ -24,7 +24,11 @@ PROG = "python -m tfhparam.train"
 def build_parser(agent: str | None) -> Parser:
     parser = Parser(prog=PROG, description="Train one pure-TensorFlow agent on one env.")
     parser.add_argument("--agent", choices=agents.AGENTS, default="ppo")
-    parser.add_argument("--env", default="CartPole-v1", help="gymnasium env id")
+    parser.add_argument(
+        "--env",
+        default="CartPole-v1",
+        help="gymnasium env id, options in brackets: ALE/Breakout-v5[full_action_space=true]",
+    )
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--preset", help="a named set of hparams (e.g. continuous); flags win")
@@ -82,7 +86,7 @@ def parse(argv: Sequence[str]):
     args = build_parser(known.agent).parse_args(argv)
     if args.total_timesteps <= 0:
         raise UsageError(f"--total-timesteps must be positive, got {args.total_timesteps}")
-    check_env_id(args.env, args.agent)
+    args.env = check_env_id(args.env, args.agent, args.env_backend)  # canonical name
     for flag in ("eval_every", "eval_episodes"):
         value = getattr(args, flag)
         if value is not None and value < 1:
