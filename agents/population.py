@@ -448,16 +448,24 @@ class Population(tf.Module):
     def save(self, directory: str, member: int = 0) -> None:
         """Writes member ``member``'s checkpoint (``agents.checkpoints``); a lone agent's
         is member 0's."""
-        rows = {checkpoints.name(v): v[member].numpy() for v in self._saved_variables()}
-        meta = {
-            "algorithm": self.algorithm,
-            "env_id": self.env_id,
-            "env_backend": self.env_backend,
-            "seed": self.seeds[member],
-            "hparams": dict(self._members[member]),
-            "global_step": int(self.global_step[member]),
-        }
-        checkpoints.write(directory, rows, meta, self.runner.member_state(member))
+        self.save_members({member: directory})
+
+    def save_members(self, directories: Mapping[int, str]) -> None:
+        """Writes the checkpoints of several members (member -> directory), reading each
+        variable once: the same files as :meth:`save` of each."""
+        arrays = {checkpoints.name(v): v.numpy() for v in self._saved_variables()}
+        steps = self.global_step.numpy()
+        for member, directory in directories.items():
+            meta = {
+                "algorithm": self.algorithm,
+                "env_id": self.env_id,
+                "env_backend": self.env_backend,
+                "seed": self.seeds[member],
+                "hparams": dict(self._members[member]),
+                "global_step": int(steps[member]),
+            }
+            rows = {name: array[member] for name, array in arrays.items()}
+            checkpoints.write(directory, rows, meta, self.runner.member_state(member))
 
     def restore(self, directory: str, member: int = 0) -> None:
         """Loads a checkpoint of :meth:`save` (any slot's, a lone agent's) into ``member``;
@@ -614,28 +622,36 @@ def train_one(
 def _member_metrics(
     population, episodes, stats, counters, elapsed, start_steps
 ) -> list[dict[str, Any] | None]:
-    """Each running member's metrics of one iteration: the names TensorBoard shows."""
+    """Each running member's metrics of one iteration: the names TensorBoard shows. The
+    figures are computed for all members at once (NumPy over the member axis), then
+    handed out a member at a time."""
     dones, returns, lengths = episodes[0] > 0, episodes[1], episodes[2]  # [T, P, N]
+    by_member = lambda x: np.moveaxis(x, 1, 0)  # noqa: E731  [P, T, N]
+    dones, returns, lengths = by_member(dones), by_member(returns), by_member(lengths)
+    ended = dones.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_returns = np.where(dones, returns, 0.0).sum(axis=(1, 2)) / ended
+        mean_lengths = np.where(dones, lengths, 0.0).sum(axis=(1, 2)) / ended
     global_steps = counters["global_step"]
+    sps = (global_steps - start_steps) / max(elapsed, 1e-9)
+    columns = {name: values.tolist() for name, values in stats.items() if name != "updates"}
     out: list[dict[str, Any] | None] = []
     for p in range(population.size):
         if not counters["running"][p]:
             out.append(None)
             continue
-        done = dones[:, p]
         metrics: dict[str, Any] = {
             "global_step": int(global_steps[p]),
             "iteration": int(counters["iteration"][p]),
-            "charts/SPS": (global_steps[p] - start_steps[p]) / max(elapsed, 1e-9),
+            "charts/SPS": float(sps[p]),
             "charts/parameters": float(population.parameters),
-            "episode_returns": returns[:, p][done],
+            "episode_returns": returns[p][dones[p]],
         }
-        for name, values in stats.items():
-            if name != "updates":
-                metrics[name] = float(values[p])
-        if done.any():
-            metrics["rewards"] = float(returns[:, p][done].mean())
-            metrics["episode_length"] = float(lengths[:, p][done].mean())
+        for name, values in columns.items():
+            metrics[name] = values[p]
+        if ended[p]:
+            metrics["rewards"] = float(mean_returns[p])
+            metrics["episode_length"] = float(mean_lengths[p])
         if counters["diverged"][p]:
             metrics["error"] = (
                 f"diverged: non-finite weights at step {metrics['global_step']}"

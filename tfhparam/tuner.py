@@ -171,9 +171,9 @@ def train_population(specs: Sequence[RunSpec], stopped: set) -> Iterator[list]:
             for member in stopped:
                 group.stop(member)
         active = group.active.numpy()
-        for member, spec in enumerate(specs):
-            if active[member] and member not in stopped:
-                group.save(spec.save, member)
+        group.save_members(
+            {m: spec.save for m, spec in enumerate(specs) if active[m] and m not in stopped}
+        )
         finished = True
     finally:
         if finished:  # kept for the next batch of its shape
