@@ -34,8 +34,11 @@ def main() -> None:
     args = parser.parse_args()
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
 
+    import ale_py
     import gymnasium as gym
 
+    if "ALE/Breakout-v5" not in gym.registry:  # ale-py 0.9 registers its ids on request only
+        ale_py.register_v5_envs()
     make = gym.make
 
     def make_without_skip(env_id, *a, **kwargs):

@@ -118,7 +118,18 @@ def main() -> None:
     parser.add_argument("--purejaxrl", help="PureJaxRL's checkout (for the peer)")
     args = parser.parse_args()
     print(
-        json.dumps(ours(args.env, args.preset, args.seeds, args.timesteps, args.points)), flush=True
+        json.dumps(
+            ours(
+                args.env,
+                args.preset,
+                args.seeds,
+                args.timesteps,
+                args.points,
+                args.first_seed,
+                args.cores,
+            )
+        ),
+        flush=True,
     )
     if args.peer_python and args.purejaxrl:
         hparams = agents.space("ppo").resolve(agents.presets("ppo")[args.preset])
