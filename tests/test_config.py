@@ -150,6 +150,21 @@ def test_malformed_files(tmp_path):
         config.load_file(str(unsafe))
 
 
+def test_exponents_without_a_dot_are_numbers(tmp_path):
+    """PyYAML (YAML 1.1) reads 1e-4 as text; users and YAML 1.2 read a number."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        "space:\n  learning_rate: {min: 1e-4, max: 3E-3, log: true}\n"
+        "  ent_coef: [0, 1e-2, +2.5e-2]\nname: 1e5x\ntrials: 2_0\n"
+    )
+    data = config.load_file(str(path))
+    assert data["space"]["learning_rate"] == {"min": 1e-4, "max": 3e-3, "log": True}
+    assert data["space"]["ent_coef"] == [0, 0.01, 0.025]
+    assert data["name"] == "1e5x" and data["trials"] == 20  # text and YAML 1.1 ints as before
+    sweep = config.build(data)
+    assert sweep.space["learning_rate"].min_value == 1e-4
+
+
 def test_ready_sweep_files_are_valid():
     files = sorted(glob.glob("sweeps/*.yaml"))
     assert len(files) >= 4

@@ -219,11 +219,25 @@ def parse_space_entry(space: Space, name: str, entry: Any, field: str):
         ) from None
 
 
+class _SweepLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-4`` as a number: YAML 1.1 (PyYAML) wants
+    ``1.0e-4`` and would read ``1e-4`` as text, which YAML 1.2 and every user read as a
+    float."""
+
+
+_SweepLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),  # an exponent without a dot
+    list("-+0123456789"),
+)
+
+
 def load_file(path: str) -> dict[str, Any]:
-    """Reads a sweep file (YAML, safe loader); SweepError if unreadable or not a mapping."""
+    """Reads a sweep file (YAML, safe loader; ``1e-4`` is a number); SweepError if
+    unreadable or not a mapping."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_SweepLoader)  # a SafeLoader: no Python objects
     except FileNotFoundError:
         raise SweepError(f"--config: no such file {path}") from None
     except IsADirectoryError:
