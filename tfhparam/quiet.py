@@ -9,6 +9,9 @@ passes except the known notices in :data:`NOISE`. What is dropped:
   the XLA service, "Compiled cluster using XLA!", MLIR notes);
 - absl's "All log messages before absl::InitializeLog() ..." line;
 - the CPU feature guard's "This TensorFlow binary is optimized ..." and its second line;
+- the line oneDNN logs as an error for image envs although it works: it hands ops on
+  uint8 frames back to Eigen's kernels ("oneDNN supports DT_UINT8 only on platforms with
+  AVX-512. Falling back ...");
 - two lines XLA's persistent compilation cache logs as errors although it works: its
   attempt to read an entry as text ("Error parsing text-format
   tensorflow.XlaSerializedCacheEntry") before reading it as binary, and its notes that
@@ -45,6 +48,8 @@ NOISE = tuple(
         _ABSL_ANY + r"Error parsing text-format tensorflow\.XlaSerializedCacheEntry",
         _ABSL_ANY + r"Loading XLA:CPU AOT result\. Target machine feature \+prefer-no-"
         r"(scatter|gather) is not +supported on the host machine",
+        # image envs: oneDNN takes uint8 frames' ops back to Eigen's kernels (it works)
+        _ABSL_ANY + r"oneDNN supports DT_UINT8 only on platforms with AVX-512\. Falling back",
         # --backend ray: Ray's client retrying a cluster that refuses it (our error says why)
         r"^\[[\d-]+ [\d:,]+ W \d+ \d+\] gcs_client\.cc:\d+: Failed to get cluster ID from GCS",
     )
