@@ -46,7 +46,7 @@ _FAMILY_MODULES = {"ALE/": "ale_py", "MinAtar/": "minatar.gym"}
 # of the env name: no-op actions after a reset (at most), frames an action repeats (max over
 # the last two), the square side frames are resized to, a lost life ending the learner's
 # episode, FIRE pressed after a reset in games that need it, rewards clipped to their sign,
-# and frames stacked. The last two, and lives, apply to training envs only.
+# and frames stacked. Lives and reward clipping apply to training envs only.
 ATARI_OPTIONS = {
     "noop_max": 30,
     "frame_skip": 4,

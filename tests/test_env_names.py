@@ -84,6 +84,8 @@ def test_an_option_the_env_does_not_take_is_one_line_naming_it():
         cli.check_env_id("CartPole-v1[wind=3]", "ppo")
     with pytest.raises(cli.UsageError, match="one pair of brackets"):
         cli.check_env_id("CartPole-v1[wind=3", "ppo")
+    with pytest.raises(cli.UsageError, match="not a finite number"):
+        cli.check_env_id("CartPole-v1[sutton_barto_reward=nan]", "ppo")
 
 
 def test_check_env_id_returns_the_canonical_name():

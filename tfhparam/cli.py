@@ -71,7 +71,10 @@ def check_env_id(env_id: str, agent: str | None = None, env_backend: str = "auto
         raise UsageError(f"{env_id}: {problem}")
     if agent in agents.DISCRETE_ONLY and not isinstance(action_space, gym.spaces.Discrete):
         raise UsageError(f"{env_id}: {agent} needs Discrete actions, got {action_space}")
-    name = env_names.canonical(env_id)
+    try:
+        name = env_names.canonical(env_id)
+    except env_names.EnvNameError as error:  # a value no name can hold (nan, say)
+        raise UsageError(str(error)) from None
     problem = agents.backend_problem(name, env_backend)
     if problem:
         raise UsageError(problem)
