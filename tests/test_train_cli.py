@@ -134,7 +134,8 @@ def test_tensorflow_start_up_notices_are_filtered_and_its_warnings_kept():
         "E0000 00:00:1796169418.713775   25849 cpu_aot_loader.cc:220] Loading XLA:CPU AOT result. "
         "Target machine feature +prefer-no-gather is not  supported on the host machine.",
         "E0000 00:00:1796614459.753081   18739 util.cc:131] oneDNN supports DT_UINT8 only on "
-        "platforms with AVX-512. Falling back to the default Eigen-based implementation if present.",
+        "platforms with AVX-512. Falling back to the default Eigen-based implementation if "
+        "present.",
         "[2026-12-02 18:57:36,865 W 18685 18685] gcs_client.cc:210: Failed to get cluster ID "
         "from GCS server: Unauthenticated: RPC error: InvalidAuthToken: Authentication token",
     ]
