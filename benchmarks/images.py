@@ -11,7 +11,8 @@ in its own venv (see that file for how to set it up).
     python benchmarks/images.py --env MinAtar/Breakout-v1 --preset minatar --seeds 3 \\
         --timesteps 2000000 [--peer-python ~/peer/bin/python --purejaxrl PATH]
 
-Prints one JSON line for ours and one for the peer. For Atari the peer is CleanRL's
+Prints one JSON line for ours and one for the peer; each point of our curve also goes to
+stderr as it is reached. For Atari the peer is CleanRL's
 ``ppo_atari.py`` instead (``benchmarks/cleanrl_atari_peer.py``, run beside this script,
 each pinned to a core: ``taskset -c 0 python benchmarks/images.py --env ALE/Breakout-v5
 --preset atari --seeds 1 --first-seed 1 --timesteps 1000000``).
@@ -53,11 +54,12 @@ def ours(
     curve, window, final = [], [], [[] for _ in range(seeds)]
     for members in population.train(group, timesteps):
         step = members[0]["global_step"]
-        window.append(
-            np.mean([np.mean(m["episode_returns"]) for m in members if len(m["episode_returns"])])
-        )
-        if step // per_iteration in marks:
+        ended = [np.mean(m["episode_returns"]) for m in members if len(m["episode_returns"])]
+        if ended:  # (an Atari game can outlast an iteration: then none ended)
+            window.append(np.mean(ended))
+        if step // per_iteration in marks and window:
             curve.append([step, round(float(np.mean(window[-5:])), 2)])
+            print(json.dumps({"step": step, "return": curve[-1][1]}), file=sys.stderr, flush=True)
         if step > timesteps - 10 * per_iteration:  # the last ten iterations' episodes
             for p, m in enumerate(members):
                 final[p].extend(m["episode_returns"].tolist())
