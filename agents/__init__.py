@@ -65,9 +65,9 @@ def _with_role(names: tuple[str, ...], *roles: str) -> tuple[str, ...]:
 # hparams that shape a run's variables or env: a checkpoint continues only under the same
 # values; PBT never perturbs them. Any other hparam may change between a save and a restore.
 STRUCTURAL_HPARAMS = _with_role(AGENTS, "shape")
-# ...and the hparams that members of one population must share: they shape its tensors or
-# its program. Every other hparam is a member's own.
-POPULATION_KEY_HPARAMS = _with_role(POPULATION_AGENTS, "shape", "program")
+# ...and the hparams that members of one population must share: they shape its tensors.
+# Every other hparam is a member's own.
+POPULATION_KEY_HPARAMS = _with_role(POPULATION_AGENTS, "shape")
 # Agents that act in Discrete action spaces only.
 DISCRETE_ONLY = ("dqn",)
 # The convolutional networks of image observations ([H, W, C]), by the smallest image

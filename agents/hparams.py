@@ -40,8 +40,8 @@ ROLES = {
     "shape": "shapes a run's variables or env (network, buffer, env count, rollout length, "
     "normalizers): a checkpoint continues only under the same value; PBT never perturbs it; "
     "members of a population share it",
-    "program": "changes the compiled program but no variable (minibatch count, optimizer): "
-    "members of a population share it",
+    "program": "a member's own value, read every iteration as a [P] tensor; a population's "
+    "program is built for its members' largest value (PPO's minibatch count)",
     "init": "a member's own value, read once when its variables are initialized",
     "member": "a member's own value, read every iteration as a [P] tensor: one program serves "
     "every value",

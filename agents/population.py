@@ -21,7 +21,9 @@ member's gradient is its own; each gradient is clipped by its own norm; random n
 come from counter-based streams keyed by the member's seed (``common.counter_uniform``),
 so a member draws what a lone run of its seed draws; the optimizer updates only running
 members, so a member that finished, was stopped or diverged (NaN) stays as it was.
-Members share what shapes the computation (``agents.POPULATION_KEY_HPARAMS``).
+Members share what shapes the computation (``agents.POPULATION_KEY_HPARAMS``); the
+program is built for the members' largest value of each ``program`` hparam (PPO's
+minibatch count, :meth:`Population.largest`).
 
 A member's checkpoint is its slice of the population's variables (``state.npz``), with its
 gymnasium envs pickled where they are not variables: the same files for a lone agent and
@@ -99,6 +101,7 @@ class Population(tf.Module):
             update=module.update,
             space=module.SPACE,
             stat_names=module.STAT_NAMES,
+            check=getattr(module, "check_hparams", None),
         )
         members, seeds = self._check(hparams, seeds)
         first = members[0]
@@ -151,7 +154,7 @@ class Population(tf.Module):
                 tf.zeros([p], tf.bool if isinstance(first[name], bool) else tf.float32),
                 f"hparams/{name}",
             )
-            for name in self._algo.space.with_role("member")  # [P] tensors, one a member
+            for name in self._algo.space.with_role("member", "program")  # [P]: one a member
         }
         self._set_members(members, seeds)
         names = [v.name for v in self._saved_variables()]
@@ -181,6 +184,9 @@ class Population(tf.Module):
                 raise ValueError(
                     f"members of a population must share {name}; got {sorted(values, key=str)}"
                 )
+        if self._algo.check is not None:
+            for member in members:
+                self._algo.check(member)
         return members, seeds
 
     def _set_members(self, members, seeds) -> None:
@@ -192,6 +198,11 @@ class Population(tf.Module):
     def hparams(self, member: int) -> Mapping[str, Any]:
         """Member ``member``'s resolved hparams."""
         return self._members[member]
+
+    def largest(self, name: str) -> int:
+        """The members' largest value of the ``program`` hparam ``name``: what the compiled
+        program is built for (a trace-time constant; :meth:`reset` keeps it)."""
+        return max(int(m[name]) for m in self._members)
 
     def shape_key(self) -> tuple:
         """What must be equal for :meth:`reset` to reuse this population (and its program)."""
@@ -500,14 +511,17 @@ def shape_key(
     algorithm: str, env_id: str, env_backend: str, hparams: Sequence[Mapping[str, Any]]
 ) -> tuple:
     """What populations must share for one to be :meth:`Population.reset` to the other's
-    members: algorithm, env, backend, member count and ``agents.POPULATION_KEY_HPARAMS``."""
-    first = agents.load(algorithm).SPACE.resolve(hparams[0])
+    members: algorithm, env, backend, member count, ``agents.POPULATION_KEY_HPARAMS`` and
+    the largest value of each ``program`` hparam."""
+    space = agents.load(algorithm).SPACE
+    members = [space.resolve(h) for h in hparams]
     return (
         algorithm,
         env_id,
         choose_backend(env_id, env_backend),
         len(hparams),
-        *(str(first.get(k)) for k in POPULATION_KEY_HPARAMS),
+        *(str(members[0].get(k)) for k in POPULATION_KEY_HPARAMS),
+        *(max(int(m[k]) for m in members) for k in space.with_role("program")),
     )
 
 

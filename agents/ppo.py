@@ -23,7 +23,7 @@ from agents.common import (
     explained_variance,
     graph_control_flow,
     masked_mean,
-    masked_normalize,
+    per_member,
 )
 from agents.population import SHUFFLE_STREAM, Population, train_one
 
@@ -90,6 +90,16 @@ def ppo_loss(
     }
 
 
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """Raises ValueError where one run's hparams contradict each other."""
+    batch = hparams["num_envs"] * hparams["num_steps"]
+    if hparams["num_minibatches"] > batch:
+        raise ValueError(
+            f"num_minibatches={hparams['num_minibatches']} exceeds the {batch} samples of a "
+            f"rollout (num_envs={hparams['num_envs']} x num_steps={hparams['num_steps']})"
+        )
+
+
 @graph_control_flow
 def update(
     population: Population,
@@ -102,57 +112,92 @@ def update(
     ``data`` is the rollout flattened to ``[P, B, ...]`` with its advantages and returns;
     ``learning_rate`` and ``running`` are ``[P]``. A member that stops early (its
     ``update_epochs`` reached, or ``target_kl`` exceeded after an epoch) is masked out of
-    the remaining steps. Returns the :data:`STAT_NAMES` statistics, ``[P]`` each: means
-    over the member's minibatch steps.
+    the remaining steps.
+
+    Members may differ in ``num_minibatches`` (all powers of two, so each divides the
+    batch): an epoch steps through each member's shuffled batch in chunks of the smallest
+    minibatch (B over the largest count). A member whose minibatch spans k chunks adds up
+    their gradients and applies the sum at its k-th chunk: its minibatch's gradient, up
+    to float rounding (the order of the sum); advantages are normalized over the whole
+    minibatch. With one count for all members a chunk is a minibatch.
+
+    Returns the :data:`STAT_NAMES` statistics, ``[P]`` each: means over the member's
+    minibatch steps.
     """
     hp = population.hp
-    batch_size = population.num_envs * population.num_steps
-    num_minibatches = int(population.hparams(0)["num_minibatches"])
-    minibatch_size = batch_size // num_minibatches
+    size, batch_size = population.size, population.num_envs * population.num_steps
+    num_chunks = population.largest("num_minibatches")
+    chunk_size = batch_size // num_chunks
+    # The chunks each member's minibatch spans, and which chunks share a minibatch.
+    span = num_chunks // tf.cast(hp["num_minibatches"], tf.int32)  # [P]
+    minibatch_of = tf.range(num_chunks)[None, :] // span[:, None]  # [P, C]
+    together = tf.cast(minibatch_of[:, :, None] == minibatch_of[:, None, :], tf.float32)
+
+    def over_minibatch(chunk_sums):  # [P, C] -> each chunk's minibatch total, [P, C]
+        return tf.einsum("pcd,pd->pc", together, chunk_sums)
+
     variables = population.network.trainable_variables
-    size = population.size
     epochs = tf.cast(hp["update_epochs"], tf.int32)
     clip_coef, clip_vloss = hp["clip_coef"][:, None], hp["clip_vloss"][:, None]
     totals = {name: tf.zeros([size]) for name in LOSS_NAMES}
-    updates, approx_kl = tf.zeros([size]), tf.zeros([size])
+    updates, approx_kl, minibatch_kl = tf.zeros([size]), tf.zeros([size]), tf.zeros([size])
     kl_stopped = tf.zeros([size], tf.bool)
+    gradient_sums = [tf.zeros_like(v) for v in variables]
 
     epoch, max_epochs = tf.constant(0), tf.reduce_max(epochs)
     while epoch < max_epochs:  # (a for over a tf.range this long leaves a Range XLA refuses)
         stepping = running & ~kl_stopped & (epoch < epochs)
         order = tf.argsort(population.uniform(SHUFFLE_STREAM + epoch, [batch_size]), axis=-1)
-        for i in tf.range(num_minibatches):
-            idx = tf.slice(order, [0, i * minibatch_size], [size, minibatch_size])
-            mb = {k: tf.gather(v, idx, batch_dims=1) for k, v in data.items()}
-            adv = tf.where(
-                hp["norm_adv"][:, None],
-                masked_normalize(mb["advantages"], mb["masks"], axis=-1),
-                mb["advantages"],
-            )
+        # Each chunk's samples and advantages, normalized over its minibatch (two passes).
+        masks = tf.reshape(tf.gather(data["masks"], order, batch_dims=1), [size, num_chunks, -1])
+        raw = tf.reshape(tf.gather(data["advantages"], order, batch_dims=1), masks.shape)
+        chunk_counts = tf.reduce_sum(masks, -1)
+        counts = tf.maximum(over_minibatch(chunk_counts), 1.0)
+        mean = over_minibatch(tf.reduce_sum(raw * masks, -1)) / counts
+        deviation = raw - mean[..., None]
+        std = tf.sqrt(over_minibatch(tf.reduce_sum(tf.square(deviation) * masks, -1)) / counts)
+        advantages = tf.where(
+            hp["norm_adv"][:, None, None], deviation / (std[..., None] + 1e-8), raw
+        )
+        weights = chunk_counts / counts  # a chunk's share of its minibatch's mean
+        for chunk in tf.range(num_chunks):
+            idx = tf.slice(order, [0, chunk * chunk_size], [size, chunk_size])
+            mb = {
+                k: tf.gather(v, idx, batch_dims=1)
+                for k, v in data.items()
+                if k not in ("advantages", "masks")
+            }
+            weight = weights[:, chunk]
             with tf.GradientTape() as tape:
                 logprob, entropy, value = population.network.evaluate(mb["obs"], mb["actions"])
                 out = ppo_loss(
                     logprob,
                     mb["logprobs"],
-                    adv,
+                    advantages[:, chunk],
                     value,
                     mb["values"],
                     mb["returns"],
                     entropy,
-                    mb["masks"],
+                    masks[:, chunk],
                     clip_coef,
                     hp["vf_coef"],
                     hp["ent_coef"],
                     clip_vloss,
                     axis=-1,
                 )
-                total = tf.reduce_sum(tf.where(stepping, out["loss"], 0.0))  # not averaged
+                total = tf.reduce_sum(tf.where(stepping, out["loss"] * weight, 0.0))  # summed
             grads = tape.gradient(total, variables)
-            grads, _ = clip_by_member_norm(grads, hp["max_grad_norm"])
-            population.optimizer.apply(grads, variables, learning_rate, stepping)
-            totals = {k: totals[k] + tf.where(stepping, out[k], 0.0) for k in LOSS_NAMES}
-            updates += tf.cast(stepping, tf.float32)
-            approx_kl = tf.where(stepping, out["approx_kl"], approx_kl)
+            starts, ends = chunk % span == 0, (chunk + 1) % span == 0  # [P]
+            gradient_sums = [
+                tf.where(per_member(starts, g), g, s + g) for g, s in zip(grads, gradient_sums)
+            ]
+            clipped, _ = clip_by_member_norm(gradient_sums, hp["max_grad_norm"])
+            applying = stepping & ends
+            population.optimizer.apply(clipped, variables, learning_rate, applying)
+            totals = {k: totals[k] + tf.where(stepping, out[k] * weight, 0.0) for k in LOSS_NAMES}
+            updates += tf.cast(applying, tf.float32)
+            minibatch_kl = tf.where(starts, 0.0, minibatch_kl) + out["approx_kl"] * weight
+            approx_kl = tf.where(applying, minibatch_kl, approx_kl)
         kl_stopped |= (hp["target_kl"] > 0.0) & (approx_kl > hp["target_kl"])
         epoch += 1
 

@@ -21,10 +21,12 @@ process a core, each training its share as populations), ``population, one proce
 (``--workers 1``), ``one at a time`` (``--population 1 --workers 1``), ``one a core``
 (``--population 1 --workers auto``). The peer: PureJaxRL training the same 32 agents for
 the same steps, vmapped, compilation included. ``--space default`` searches PPO's default
-space (three minibatch counts: three shapes); ``--space continuous`` only per-member
-hparams (one shape); ``--config FILE`` runs a sweep file's search instead (its agent,
-envs and space; ``--trials`` and ``--steps`` still set), e.g. ``sweeps/ppo_minatar.yaml``
-for 16 PPO trials on MinAtar Breakout, with ``--settings population "one at a time"``.
+space (2, 4 or 8 minibatches, 2, 4 or 8 epochs: one population, its program built for 8
+minibatches and run for 8 epochs); ``--space continuous`` only continuous per-member
+hparams (CleanRL's 4 minibatches and 4 epochs); ``--config FILE`` runs a sweep file's
+search instead (its agent, envs and space; ``--trials`` and ``--steps`` still set), e.g.
+``sweeps/ppo_minatar.yaml`` for 16 PPO trials on MinAtar Breakout, with ``--settings
+population "one at a time"``.
 
 ``threads``: steps/s of a lone agent and of P = 32 under several TensorFlow thread pools
 (inter-op, intra-op), interleaved, medians; with our TensorFlow CartPole (the whole

@@ -21,9 +21,17 @@ from tfhparam.tensorboard import read_scalars
 
 agents.configure_threads()
 TINY = {"num_envs": 2, "num_steps": 32, "hidden_size": 16}
-# Members that differ in every kind of per-member hparam, shape-changing ones aside.
+# Members that differ in every kind of per-member hparam, shape-changing ones aside;
+# their minibatch counts too (8 at most: minibatches of 2 and 4 are added up from chunks).
 PPO_MEMBERS = [
-    {**TINY, "learning_rate": 1e-3, "update_epochs": 2, "clip_coef": 0.1, "ent_coef": 0.0},
+    {
+        **TINY,
+        "learning_rate": 1e-3,
+        "update_epochs": 2,
+        "clip_coef": 0.1,
+        "ent_coef": 0.0,
+        "num_minibatches": 2,
+    },
     {
         **TINY,
         "learning_rate": 3e-4,
@@ -41,6 +49,7 @@ PPO_MEMBERS = [
         "vf_coef": 1.0,
         "target_kl": 0.001,
         "anneal_lr": False,
+        "num_minibatches": 8,
     },
 ]
 A2C_MEMBERS = [
@@ -67,6 +76,23 @@ def test_members_must_share_shape_changing_hparams():
         Population("ppo", "CartPole-v1", [TINY, {**TINY, "num_steps": 64}], seeds=[0, 1])
     with pytest.raises(ValueError, match="supports"):
         Population("dqn", "CartPole-v1", [{}], seeds=[0])
+    few_samples = {**TINY, "num_envs": 1, "num_steps": 8, "num_minibatches": 16}
+    with pytest.raises(ValueError, match="num_minibatches=16 exceeds the 8 samples"):
+        Population("ppo", "CartPole-v1", [few_samples], seeds=[0])
+
+
+def test_minibatch_counts_differ_within_a_population_built_for_the_largest():
+    """Members may differ in num_minibatches (a ``program`` hparam): the program is built
+    for the largest count, so that is part of the key a reset must match."""
+    group = Population("ppo", "CartPole-v1", PPO_MEMBERS, seeds=[0, 1, 2])
+    assert group.largest("num_minibatches") == 8
+    assert "num_minibatches" not in agents.POPULATION_KEY_HPARAMS
+    fewer = [{**m, "num_minibatches": 2} for m in PPO_MEMBERS]
+    with pytest.raises(ValueError, match="same shape"):
+        group.reset(fewer, [0, 1, 2])
+    group.reset(PPO_MEMBERS[::-1], [3, 4, 5])  # the same largest count: reused
+    assert [group.hparams(p)["num_minibatches"] for p in range(3)] == [8, 4, 2]
+    group.close()
 
 
 MEMBER_CASES = {

@@ -133,10 +133,10 @@ def test_the_agents_role_lists_are_derived_from_the_declarations():
         "conv_channels",
         "dense_units",
     }
-    assert set(agents.POPULATION_KEY_HPARAMS) == {
-        *agents.STRUCTURAL_HPARAMS,
-        "num_minibatches",
-    } - {"buffer_size"}  # DQN's; DQN trains alone
+    assert set(agents.POPULATION_KEY_HPARAMS) == set(agents.STRUCTURAL_HPARAMS) - {
+        "buffer_size"  # DQN's; DQN trains alone
+    }
+    assert agents.space("ppo").with_role("program") == ("num_minibatches",)
     assert agents.space("ppo").with_role("member") == (
         "learning_rate",
         "anneal_lr",

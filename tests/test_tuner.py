@@ -335,15 +335,18 @@ def test_a_space_outside_the_agents_domain_is_refused(tmp_path):
 def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_its_own(
     tmp_path,
 ):
-    """Runs share a population only if their shape-changing hparams agree; a population
-    that raises fails its own trials, and the sweep goes on."""
+    """Runs share a population only if their shape-changing hparams agree (a minibatch
+    count is a member's own); a population that raises fails its own trials, and the sweep
+    goes on."""
     from tfhparam.tuner import lockstep
 
     runner, groups = FakeRunner(), []
     side_by_side = lockstep(runner)
 
     def population_runner(specs, stopped):
-        groups.append([(spec.hparams["num_steps"], spec.seed) for spec in specs])
+        groups.append(
+            [(spec.hparams["num_steps"], spec.hparams["num_minibatches"]) for spec in specs]
+        )
         if specs[0].hparams["num_steps"] == 32:
             raise RuntimeError("population out of memory")
         yield from side_by_side(specs, stopped)
@@ -357,6 +360,7 @@ def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_
             "space": {
                 "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
                 "num_steps": [32, 128],
+                "num_minibatches": [2, 8],
             },
         }
     )
@@ -385,6 +389,7 @@ def test_batches_train_runs_of_one_shape_together_and_a_failed_population_fails_
     assert any(len(group) > 2 for group in groups)  # several trials' runs in one population
     for group in groups:
         assert len(group) <= 6 and len({num_steps for num_steps, _ in group}) == 1
+    assert any(len({minibatches for _, minibatches in group}) == 2 for group in groups)
     # each completed trial trained both seeds once, and wrote their checkpoints
     assert len(runner.calls) == 2 * sum(r["status"] == "completed" for r in rows)
 
