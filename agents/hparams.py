@@ -16,7 +16,7 @@ This module never imports TensorFlow: ``summary_v2`` holds the same classes as
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ Value = bool | int | float | str
 
 __all__ = [
     "ROLES",
+    "Constraint",
     "LogRealInterval",
     "Param",
     "Space",
@@ -160,19 +161,32 @@ def parse_value(p: Param, text: str) -> Value:
     return check_value(p, value)
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """Values of several hparams that must agree: ``problem`` gets a run's resolved values
+    and returns what contradicts, in one line, or None. ``names`` are the hparams it reads
+    (a sweep checks every combination of their searched ranges' ends, so ``problem`` must
+    be worst at an end of each range)."""
+
+    names: tuple[str, ...]
+    problem: Callable[[Mapping[str, Any]], str | None]
+
+
 class Space:
     """An ordered set of hyperparameters with defaults.
 
     Args:
         params: The hyperparameters, in the order tables and flags show them.
+        constraints: values that must agree across hparams (:class:`Constraint`).
     """
 
-    def __init__(self, params: Sequence[Param]):
+    def __init__(self, params: Sequence[Param], constraints: Sequence[Constraint] = ()):
         self.params: dict[str, Param] = {}
         for p in params:
             if p.name in self.params:
                 raise ValueError(f"hparam {p.name!r} declared twice")
             self.params[p.name] = p
+        self.constraints = tuple(constraints)
 
     def __iter__(self):
         return iter(self.params.values())
@@ -209,11 +223,16 @@ class Space:
         """The defaults updated by ``overrides``, every value checked against its domain.
 
         Raises:
-            SpaceError: an unknown name or a value outside its domain.
+            SpaceError: an unknown name, a value outside its domain, or values that
+                contradict each other (a :class:`Constraint`).
         """
         values = self.defaults()
         for name, value in (overrides or {}).items():
             values[name] = check_value(self[name], value)
+        for constraint in self.constraints:
+            problem = constraint.problem(values)
+            if problem:
+                raise SpaceError(problem)
         return values
 
     def parse(self, assignments: Iterable[tuple[str, str]]) -> dict[str, Value]:

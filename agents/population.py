@@ -101,7 +101,6 @@ class Population(tf.Module):
             update=module.update,
             space=module.SPACE,
             stat_names=module.STAT_NAMES,
-            check=getattr(module, "check_hparams", None),
         )
         members, seeds = self._check(hparams, seeds)
         first = members[0]
@@ -184,9 +183,6 @@ class Population(tf.Module):
                 raise ValueError(
                     f"members of a population must share {name}; got {sorted(values, key=str)}"
                 )
-        if self._algo.check is not None:
-            for member in members:
-                self._algo.check(member)
         return members, seeds
 
     def _set_members(self, members, seeds) -> None:

@@ -90,16 +90,6 @@ def ppo_loss(
     }
 
 
-def check_hparams(hparams: Mapping[str, Any]) -> None:
-    """Raises ValueError where one run's hparams contradict each other."""
-    batch = hparams["num_envs"] * hparams["num_steps"]
-    if hparams["num_minibatches"] > batch:
-        raise ValueError(
-            f"num_minibatches={hparams['num_minibatches']} exceeds the {batch} samples of a "
-            f"rollout (num_envs={hparams['num_envs']} x num_steps={hparams['num_steps']})"
-        )
-
-
 @graph_control_flow
 def update(
     population: Population,

@@ -5,7 +5,17 @@ Kept apart from ``ppo.py``, ``a2c.py`` and ``dqn.py`` so that the CLIs, sweep-fi
 tests can read the spaces without importing TensorFlow.
 """
 
-from agents.hparams import LogRealInterval, Space, hp, param
+from agents.hparams import Constraint, LogRealInterval, Space, hp, param
+
+
+def _minibatches_fit(values) -> str | None:
+    batch = values["num_envs"] * values["num_steps"]
+    if values["num_minibatches"] > batch:
+        return (
+            f"num_minibatches={values['num_minibatches']} exceeds the {batch} samples of a "
+            f"rollout (num_envs={values['num_envs']} x num_steps={values['num_steps']})"
+        )
+    return None
 
 
 def _cnn_params() -> list:
@@ -117,7 +127,8 @@ PPO = Space(
             "stop an update's epochs once approx KL exceeds it (0: never)",
         ),
         *_network_params(),
-    ]
+    ],
+    [Constraint(("num_envs", "num_steps", "num_minibatches"), _minibatches_fit)],
 )
 
 A2C = Space(

@@ -82,6 +82,16 @@ def test_flags_override_the_file():
         ({"space": {"clip_coef": {"min": 0.3, "max": 0.1}}}, {}, "must be below max"),
         ({"space": {"clip_coef": {"low": 0.1}}}, {}, "needs exactly min, max"),
         ({"space": {"gamma": 2.0}}, {}, "space.gamma: 2.0 is outside"),
+        (
+            {"space": {"num_steps": 8, "num_envs": [1, 2], "num_minibatches": [2, 16]}},
+            {},
+            "space: num_minibatches=16 exceeds the 8 samples of a rollout (num_envs=1 x",
+        ),
+        (
+            {"space": {"num_minibatches": [2, 16]}},
+            {"set": ["num_envs=1", "num_steps=8"]},
+            "space: num_minibatches=16 exceeds",
+        ),
         ({"strategy": "annealing"}, {}, "strategy: unknown strategy 'annealing'"),
         ({"agent": "sac"}, {}, "agent: unknown agent 'sac'"),
         ({"trials": -1}, {}, "trials: must be at least 1"),

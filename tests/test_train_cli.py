@@ -25,6 +25,10 @@ from tfhparam import train
         (["--eval-every", "0"], "--eval-every must be positive, got 0"),
         (["--eval-episodes", "-1"], "--eval-episodes must be positive, got -1"),
         (["--env", "CartPole-v1[wind=3]"], "unexpected keyword argument 'wind'"),
+        (
+            ["--num-envs", "1", "--num-steps", "8", "--num-minibatches", "16"],
+            "num_minibatches=16 exceeds the 8 samples of a rollout",
+        ),
         (["--env", "CartPole-v1[wind"], "one pair of brackets at the end"),
         (
             ["--env", "CartPole-v1[sutton_barto_reward=true]", "--env-backend", "tf"],

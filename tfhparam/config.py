@@ -29,6 +29,7 @@ field: ``space.learning_rate.min: 1e-07 is outside the agent's domain ...``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -510,6 +511,31 @@ def _read_space(
             sweep.fixed[key] = val
     if not sweep.space:
         raise SweepError("space: nothing left to search (every hparam is fixed)")
+    _check_constraints(sweep, params, where)
+
+
+def _check_constraints(sweep: Sweep, params: Space, where: str) -> None:
+    """Values that would contradict each other in a run the space allows: each
+    constraint's hparams at every combination of their searched ranges' ends."""
+    for constraint in params.constraints:
+        ends = []
+        for name in constraint.names:
+            domain = sweep.space.get(name)
+            if domain is None:
+                ends.append([sweep.fixed.get(name, params[name].default)])
+            elif isinstance(domain, hp.Discrete):
+                ends.append(sorted({min(domain.values), max(domain.values)}))
+            else:
+                ends.append([domain.min_value, domain.max_value])
+        for combination in itertools.product(*ends):
+            values = {
+                **params.defaults(),
+                **sweep.fixed,
+                **dict(zip(constraint.names, combination)),
+            }
+            problem = constraint.problem(values)
+            if problem:
+                raise SweepError(f"{where}space: {problem}")
 
 
 def _read_options(
