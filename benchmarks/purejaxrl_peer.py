@@ -12,6 +12,14 @@ module of its own in its place: the same two wrappers over gymnax 1.0's ``step``
 (``terminated`` and ``truncated``, done = either), nothing else. PureJaxRL's PPO itself
 runs unchanged: ``make_train(config)``, jitted, ``vmap``-ed over seeds for several agents.
 
+``--algorithm dqn`` runs PureJaxRL's ``dqn.py`` instead (it also needs ``pip install
+flashbax wandb`` in the peer's venv; wandb stays disabled), unchanged but for the same
+two wrappers in place of gymnax's own ``gymnax.wrappers.purerl`` and ``jax.tree_map``
+(gone from JAX) pointed at ``jax.tree.map``, in the shape of our DQN's
+defaults (CleanRL's ``dqn.py``: one env, a gradient step every 10 env steps) unless
+``--set`` says otherwise. For DQN ``steady`` is over the whole run, learning starts
+included.
+
 Prints one JSON line an agent count: ``first`` (compile and run, seconds), ``steady``
 (steps/s of a second call of the same compiled program) and ``whole`` (steps/s of the
 first call, compilation included).
@@ -124,9 +132,31 @@ CONFIG = {
 }
 
 
+# PureJaxRL's dqn.py settings in our DQN's default shape (CleanRL's dqn.py): one env,
+# learning every 10 env steps from 10k on, the target copied every 500, epsilon 1 to 0.05
+# over half the run (of 500k steps, the peer's own budget).
+DQN_CONFIG = {
+    "NUM_ENVS": 1,
+    "BUFFER_SIZE": 10_000,
+    "BUFFER_BATCH_SIZE": 128,
+    "EPSILON_START": 1.0,
+    "EPSILON_FINISH": 0.05,
+    "EPSILON_ANNEAL_TIME": 250_000,
+    "TARGET_UPDATE_INTERVAL": 500,
+    "LR": 2.5e-4,
+    "LEARNING_STARTS": 10_000,
+    "TRAINING_INTERVAL": 10,
+    "LR_LINEAR_DECAY": False,
+    "GAMMA": 0.99,
+    "TAU": 1.0,
+    "WANDB_MODE": "disabled",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--purejaxrl", required=True, help="PureJaxRL's checkout (its root)")
+    parser.add_argument("--algorithm", choices=["ppo", "dqn"], default="ppo")
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--timesteps", type=int, default=100_000, help="a agent")
     parser.add_argument("--env", default="CartPole-v1")
@@ -150,11 +180,19 @@ def main() -> None:
     sys.modules["wrappers"] = gymnax_one_wrappers()
     sys.path.insert(0, f"{args.purejaxrl}/purejaxrl")
     import jax
-    from ppo import make_train  # PureJaxRL's, unchanged
+
+    if args.algorithm == "dqn":
+        sys.modules["gymnax.wrappers.purerl"] = sys.modules["wrappers"]
+        if not hasattr(jax, "tree_map"):  # dqn.py's call; JAX 0.6 moved it to jax.tree.map
+            jax.tree_map = jax.tree.map
+        from dqn import make_train  # PureJaxRL's, unchanged
+    else:
+        from ppo import make_train  # PureJaxRL's, unchanged
+    defaults = DQN_CONFIG if args.algorithm == "dqn" else CONFIG
 
     for count in args.agents:
-        config = {**CONFIG, **overrides, "TOTAL_TIMESTEPS": args.timesteps, "ENV_NAME": args.env}
-        unit = config["NUM_ENVS"] * config["NUM_STEPS"]
+        config = {**defaults, **overrides, "TOTAL_TIMESTEPS": args.timesteps, "ENV_NAME": args.env}
+        unit = config["NUM_ENVS"] * config.get("NUM_STEPS", 1)
         train = jax.jit(jax.vmap(make_train(config)))
         seeds = jax.random.split(jax.random.PRNGKey(30), count)
         start = time.perf_counter()
@@ -168,10 +206,13 @@ def main() -> None:
             jax.block_until_ready(out)
             steadies.append(time.perf_counter() - start)
         steps = count * (args.timesteps // unit) * unit
-        returns = out["metrics"]["returned_episode_returns"]  # [agents, updates, steps, envs]
+        if args.algorithm == "dqn":  # [agents, steps]: the mean over envs of the last return
+            returns = out["metrics"]["returns"][:, :, None, None]
+        else:
+            returns = out["metrics"]["returned_episode_returns"]  # [agents, updates, steps, envs]
         final = returns[:, -1].mean(axis=(1, 2))  # each agent's
         record = {
-            "peer": "purejaxrl",
+            "peer": f"purejaxrl {args.algorithm}",
             "env": args.env,
             "agents": count,
             "steps": steps,

@@ -10,9 +10,10 @@ gradient step every 10 steps, measured after ``learning_starts``). Each runs wit
 TensorFlow CartPole (``tf``: the whole iteration one XLA program) and with gymnasium's
 (``gymnasium``: the rollout a graph calling NumPy, the update compiled). The peer:
 PureJaxRL's ``ppo.py`` with the same PPO configuration, and with A2C's shape (8 envs x 5
-steps, 1 epoch of 1 minibatch) for A2C. PureJaxRL's ``dqn.py`` needs flashbax and wandb and
-was not run: DQN is compared with its own gymnasium path. Each measurement runs in its own
-process; rounds are interleaved and medians reported.
+steps, 1 epoch of 1 minibatch) for A2C, and its ``dqn.py`` in our DQN's default shape
+(``purejaxrl_peer.py --algorithm dqn``, 500k steps, its own budget; the peer's venv needs
+flashbax and wandb for it). Each measurement runs in its own process; rounds are
+interleaved and medians reported.
 """
 
 import argparse
@@ -49,19 +50,21 @@ def measure(name: str, backend: str, seconds: float) -> dict:
     return {"steps_per_second": rate, "first_s": first}
 
 
-def peer(args, settings: list[str]) -> float:
+def peer(args, settings: list[str], algorithm: str = "ppo") -> float:
     out = subprocess.run(
         [
             args.peer_python,
             os.path.join(os.path.dirname(__file__), "purejaxrl_peer.py"),
             "--purejaxrl",
             args.purejaxrl,
+            "--algorithm",
+            algorithm,
             "--agents",
             "1",
             "--timesteps",
-            "100000",
+            "500000" if algorithm == "dqn" else "100000",
             "--repeats",
-            "3",
+            "1" if algorithm == "dqn" else "3",
             "--set",
             *settings,
         ],
@@ -106,6 +109,7 @@ def main() -> None:
         if args.purejaxrl:
             rates.setdefault("purejaxrl ppo", []).append(peer(args, []))
             rates.setdefault("purejaxrl a2c-shape", []).append(peer(args, A2C_SHAPE))
+            rates.setdefault("purejaxrl dqn", []).append(peer(args, [], "dqn"))
         print(" | ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()) + " steps/s", flush=True)
     m = {k: statistics.median(v) for k, v in rates.items()}
     summary = [f"{k} {v:,.0f}" for k, v in m.items()]
@@ -114,6 +118,7 @@ def main() -> None:
         summary.append(
             f"A2C tf / PureJaxRL A2C-shape {m['a2c tf'] / m['purejaxrl a2c-shape']:.2f}x"
         )
+        summary.append(f"DQN tf / PureJaxRL DQN {m['dqn tf'] / m['purejaxrl dqn']:.2f}x")
     summary.append(f"DQN tf / DQN gymnasium {m['dqn tf'] / m['dqn gymnasium']:.2f}x")
     print("SUMMARY medians: " + ", ".join(summary))
 
