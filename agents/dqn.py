@@ -294,38 +294,51 @@ class DQNAgent(tf.Module):
         updates = tf.constant(0.0)
         epsilon = tf.constant(0.0)
         obs = self.runner.observe()[0]
-        for t in tf.range(tf.cast(vector_steps, tf.int32)):
-            epsilon = linear_schedule(
-                hp["start_e"],
-                hp["end_e"],
-                hp["exploration_steps"],
-                tf.cast(self.global_step, tf.float32),
+        t, end = tf.constant(0, tf.int64), tf.cast(vector_steps, tf.int64)
+        train_every, copy_every = hp["train_frequency"], hp["target_network_frequency"]
+        while t < end:
+            # Play up to the next step at which a training round or a target copy is due
+            # (or the call's last step); the two conditionals run there, not every step:
+            # XLA's conditionals cost more a step than acting does.
+            due = tf.minimum(
+                train_every - self.vector_step % train_every,
+                copy_every - self.vector_step % copy_every,
             )
-            greedy = tf.argmax(self.q_network(obs[None])[0], axis=-1, output_type=tf.int32)
-            coin, pick = tf.unstack(tf.cast(self._draw(self.vector_step, 0, [2, n]), tf.float32))
-            random_actions = tf.cast(pick * self.num_actions, tf.int32)  # uniform over actions
-            action = tf.where(coin < epsilon, random_actions, greedy)
-            next_obs, info = self.runner.step(action[None])
-            next_obs, info = next_obs[0], info[0]
-            # The dummy step after an episode ended (mask 0) is no transition: dropped.
-            rewards, terminations, masks = (
-                info[:, _COLUMN[name]] for name in ("rewards", "terminations", "masks")
-            )
-            self.buffer.add(obs, action, rewards, next_obs, terminations, masks)
-            self.global_step.assign_add(n)
-            self.vector_step.assign_add(1)
+            stop = t + tf.minimum(due, end - t)
+            while t < stop:  # (a for over this tf.range would leave a Range XLA refuses)
+                epsilon = linear_schedule(
+                    hp["start_e"],
+                    hp["end_e"],
+                    hp["exploration_steps"],
+                    tf.cast(self.global_step, tf.float32),
+                )
+                greedy = tf.argmax(self.q_network(obs[None])[0], axis=-1, output_type=tf.int32)
+                draws = self._draw(self.vector_step, 0, [2, n])
+                coin, pick = tf.unstack(tf.cast(draws, tf.float32))
+                random_actions = tf.cast(pick * self.num_actions, tf.int32)  # uniform
+                action = tf.where(coin < epsilon, random_actions, greedy)
+                next_obs, info = self.runner.step(action[None])
+                next_obs, info = next_obs[0], info[0]
+                # The dummy step after an episode ended (mask 0) is no transition: dropped.
+                rewards, terminations, masks = (
+                    info[:, _COLUMN[name]] for name in ("rewards", "terminations", "masks")
+                )
+                self.buffer.add(obs, action, rewards, next_obs, terminations, masks)
+                self.global_step.assign_add(n)
+                self.vector_step.assign_add(1)
+                info_ta = info_ta.write(tf.cast(t, tf.int32), info)
+                obs = next_obs
+                t += 1
 
             learning = self.global_step > hp["learning_starts"]
-            if learning and self.vector_step % hp["train_frequency"] == 0:
+            if learning and self.vector_step % train_every == 0:
                 for _ in tf.range(hp["gradient_steps"]):
                     stats = self._gradient_step(hp)
                     totals = {name: totals[name] + stats[name] for name in STAT_NAMES}
                     updates += 1.0
-            if learning and self.vector_step % hp["target_network_frequency"] == 0:
+            if learning and self.vector_step % copy_every == 0:
                 for target, online in zip(self.target_network.variables, self.q_network.variables):
                     target.assign(hp["tau"] * online + (1.0 - hp["tau"]) * target)
-            info_ta = info_ta.write(t, info)
-            obs = next_obs
 
         stats = {name: totals[name] / tf.maximum(updates, 1.0) for name in STAT_NAMES}
         return info_ta.stack(), stats, updates, epsilon
