@@ -183,7 +183,7 @@ def main() -> None:
 
     if args.algorithm == "dqn":
         sys.modules["gymnax.wrappers.purerl"] = sys.modules["wrappers"]
-        if not hasattr(jax, "tree_map"):  # dqn.py's call; JAX 0.6 moved it to jax.tree.map
+        if not hasattr(jax, "tree_map"):  # dqn.py calls it; the JAX here (0.10) has jax.tree.map
             jax.tree_map = jax.tree.map
         from dqn import make_train  # PureJaxRL's, unchanged
     else:
