@@ -15,7 +15,7 @@ runs unchanged: ``make_train(config)``, jitted, ``vmap``-ed over seeds for sever
 ``--algorithm dqn`` runs PureJaxRL's ``dqn.py`` instead (it also needs ``pip install
 flashbax wandb`` in the peer's venv; wandb stays disabled), unchanged but for the same
 two wrappers in place of gymnax's own ``gymnax.wrappers.purerl`` and ``jax.tree_map``
-(gone from JAX) pointed at ``jax.tree.map``, in the shape of our DQN's
+(gone from JAX) pointed at ``jax.tree.map``, in the schedule of our DQN's
 defaults (CleanRL's ``dqn.py``: one env, a gradient step every 10 env steps) unless
 ``--set`` says otherwise. For DQN ``steady`` is over the whole run, learning starts
 included.
@@ -132,9 +132,10 @@ CONFIG = {
 }
 
 
-# PureJaxRL's dqn.py settings in our DQN's default shape (CleanRL's dqn.py): one env,
+# PureJaxRL's dqn.py settings in our DQN's default schedule (CleanRL's dqn.py): one env,
 # learning every 10 env steps from 10k on, the target copied every 500, epsilon 1 to 0.05
-# over half the run (of 500k steps, the peer's own budget).
+# over half the run (of 500k steps, the peer's own budget). Its network (120 and 84 units)
+# is hard-coded in dqn.py; ours defaults to two layers of 128.
 DQN_CONFIG = {
     "NUM_ENVS": 1,
     "BUFFER_SIZE": 10_000,

@@ -10,10 +10,10 @@ gradient step every 10 steps, measured after ``learning_starts``). Each runs wit
 TensorFlow CartPole (``tf``: the whole iteration one XLA program) and with gymnasium's
 (``gymnasium``: the rollout a graph calling NumPy, the update compiled). The peer:
 PureJaxRL's ``ppo.py`` with the same PPO configuration, and with A2C's shape (8 envs x 5
-steps, 1 epoch of 1 minibatch) for A2C, and its ``dqn.py`` in our DQN's default shape
-(``purejaxrl_peer.py --algorithm dqn``, 500k steps, its own budget; the peer's venv needs
-flashbax and wandb for it). Each measurement runs in its own process; rounds are
-interleaved and medians reported.
+steps, 1 epoch of 1 minibatch) for A2C, and its ``dqn.py`` in our DQN's default schedule
+with its own network (``purejaxrl_peer.py --algorithm dqn``, 500k steps, its own budget;
+the peer's venv needs flashbax and wandb for it). Each measurement runs in its own
+process; rounds are interleaved and medians reported.
 """
 
 import argparse
